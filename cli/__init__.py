@@ -1,0 +1,1 @@
+"""The `eventyard` command line."""

@@ -1,0 +1,61 @@
+"""What every command shares: loading settings, clear failures, broker connections."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Sequence
+from typing import Any, NoReturn, TypeVar
+
+import typer
+
+from services.catalog import build_topology
+from shared.broker import connect, redacted_url
+from shared.config import IntegrationsFile, load_integrations
+from shared.errors import ConfigError
+from shared.settings import Settings
+from shared.topology import Topology
+
+T = TypeVar("T")
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    """Print a one-line reason on stderr and exit with `code`."""
+    typer.echo(f"eventyard: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load() -> tuple[Settings, IntegrationsFile, Topology]:
+    """Settings, the integrations file and the topology they describe."""
+    try:
+        settings = Settings()
+        integrations = load_integrations(settings.config)
+    except ConfigError as error:
+        fail(str(error), EXIT_BAD_INPUT)
+    except ValueError as error:  # pydantic's ValidationError for bad EVENTYARD_* values
+        fail(f"invalid settings: {error}".splitlines()[0], EXIT_BAD_INPUT)
+    return settings, integrations, build_topology(settings, integrations)
+
+
+async def open_connection(settings: Settings, name: str) -> Any:
+    """A plain broker connection, or exit 1 saying which broker could not be reached."""
+    try:
+        return await connect(settings, name)
+    except (ConnectionError, OSError, TimeoutError) as error:
+        fail(f"cannot reach the broker at {redacted_url(settings)}: {type(error).__name__}")
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine."""
+    return asyncio.run(coroutine)
+
+
+def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
+    """Plain aligned columns (stable for scripts and tests)."""
+    cells = [[str(c) for c in header], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    )

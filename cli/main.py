@@ -1,0 +1,29 @@
+"""The `eventyard` command: run services, manage topology, contracts and parked messages."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import contracts_cmd, parked_cmd, topology_cmd
+from cli.publish_cmd import publish
+from cli.run_cmd import run_command
+
+app = typer.Typer(
+    help="eventyard: webhooks and events over RabbitMQ, retried and parked, never lost.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("run")(run_command)
+app.command("publish")(publish)
+app.add_typer(topology_cmd.app, name="topology")
+app.add_typer(contracts_cmd.app, name="contracts")
+app.add_typer(parked_cmd.app, name="parked")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

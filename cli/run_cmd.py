@@ -1,0 +1,83 @@
+"""`eventyard run SERVICE|all`."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+
+import typer
+
+from cli.common import EXIT_BAD_INPUT, EXIT_FAILED, fail, load
+from services.catalog import SERVICES
+from shared.logs import configure_logging
+from shared.service import run_service
+
+STOP_GRACE_SECONDS = 40.0
+
+
+def run_command(
+    service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)}, or all."),
+    port: int | None = typer.Option(None, help="HTTP port (default: the service's own)."),
+    base_port: int | None = typer.Option(
+        None, help="With `all`: ports base, base+1, … instead of 8000-8004."
+    ),
+) -> None:
+    """Start one service, or all five as separate processes that stop together."""
+    if service == "all":
+        if port is not None:
+            fail("--port applies to one service; use --base-port with `all`", EXIT_BAD_INPUT)
+        raise typer.Exit(run_all(base_port))
+    definition = SERVICES.get(service)
+    if definition is None:
+        fail(
+            f"unknown service {service!r}; choose one of {', '.join(SERVICES)} or all",
+            EXIT_BAD_INPUT,
+        )
+    settings, integrations, topology = load()
+    configure_logging(definition.name, settings.log_level)
+    asyncio.run(
+        run_service(
+            definition, settings, integrations, topology, port=port or definition.default_port
+        )
+    )
+
+
+def run_all(base_port: int | None) -> int:
+    """Supervise one process per service; when one exits or a signal comes, stop them all."""
+    load()  # fail fast on a bad integrations file, before starting five processes
+    children = {}
+    for offset, (name, definition) in enumerate(SERVICES.items()):
+        port = definition.default_port if base_port is None else base_port + offset
+        command = [sys.executable, "-m", "cli.main", "run", name, "--port", str(port)]
+        children[name] = subprocess.Popen(command)  # noqa: S603
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    failed: list[str] = []
+    while not stopping:
+        for name, child in children.items():
+            if child.poll() is not None:
+                failed.append(f"{name} exited with {child.returncode}")
+                stopping = True
+        time.sleep(0.2)
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for child in children.values():
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    for reason in failed:
+        typer.echo(f"eventyard: {reason}", err=True)
+    return EXIT_FAILED if failed else 0

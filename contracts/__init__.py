@@ -1,0 +1,32 @@
+"""Versioned event contracts and the CloudEvents envelope they travel in."""
+
+from contracts.base import Contract
+from contracts.deliveries import DeliveryFailedV1, DeliverySucceededV1
+from contracts.emails import EmailFailedV1, EmailRequestedV1, EmailSentV1
+from contracts.envelope import CONTENT_TYPE, CloudEvent, new_event_id, utc_now
+from contracts.integrations import IntegrationHealthChangedV1
+from contracts.orders import OrderCreatedV1
+from contracts.registry import CONTRACTS, UnknownContractError, lookup, lookup_key
+from contracts.users import UserAuthenticatedV1
+from contracts.webhooks import WebhookReceivedV1
+
+__all__ = [
+    "CONTENT_TYPE",
+    "CONTRACTS",
+    "CloudEvent",
+    "Contract",
+    "DeliveryFailedV1",
+    "DeliverySucceededV1",
+    "EmailFailedV1",
+    "EmailRequestedV1",
+    "EmailSentV1",
+    "IntegrationHealthChangedV1",
+    "OrderCreatedV1",
+    "UnknownContractError",
+    "UserAuthenticatedV1",
+    "WebhookReceivedV1",
+    "lookup",
+    "lookup_key",
+    "new_event_id",
+    "utc_now",
+]

@@ -1,0 +1,89 @@
+"""Order contracts."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from contracts.base import Contract
+from contracts.fields import CountryCode, CurrencyCode, EmailAddress
+
+
+class Customer(BaseModel):
+    """The buyer, as the shop knows them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1, max_length=100)
+    email: EmailAddress
+    name: str = Field(min_length=1, max_length=200)
+
+
+class OrderLine(BaseModel):
+    """One product line of an order; prices in minor units (cents)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sku: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    quantity: int = Field(gt=0, le=10_000)
+    unit_price_minor: int = Field(ge=0)
+
+
+class ShippingAddress(BaseModel):
+    """Where the warehouse ships the order."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    line1: str = Field(min_length=1, max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    city: str = Field(min_length=1, max_length=100)
+    postal_code: str = Field(min_length=1, max_length=20)
+    country: CountryCode
+
+
+class OrderCreatedV1(Contract):
+    """An order was placed and paid; inventory and payment are already settled."""
+
+    TYPE: ClassVar[str] = "order.created"
+    VERSION: ClassVar[int] = 1
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "order_id": "ord_7Hq2LmX9",
+                    "customer": {
+                        "id": "cus_1042",
+                        "email": "ada@example.com",
+                        "name": "Ada Lovelace",
+                    },
+                    "lines": [
+                        {
+                            "sku": "TEA-EARL-250",
+                            "name": "Earl Grey, 250 g",
+                            "quantity": 2,
+                            "unit_price_minor": 899,
+                        }
+                    ],
+                    "currency": "EUR",
+                    "total_minor": 1798,
+                    "placed_at": "2026-11-20T09:14:03Z",
+                    "shipping_address": {
+                        "line1": "12 Analytical Row",
+                        "city": "London",
+                        "postal_code": "NW1 6XE",
+                        "country": "GB",
+                    },
+                }
+            ]
+        }
+    )
+
+    order_id: str = Field(min_length=1, max_length=100)
+    customer: Customer
+    lines: list[OrderLine] = Field(min_length=1)
+    currency: CurrencyCode
+    total_minor: int = Field(ge=0)
+    placed_at: AwareDatetime
+    shipping_address: ShippingAddress

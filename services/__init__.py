@@ -1,0 +1,1 @@
+"""The five eventyard services; each folder is wiring (`app.py`) plus plain handlers."""

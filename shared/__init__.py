@@ -1,0 +1,1 @@
+"""What every eventyard service shares: settings, topology, messaging, errors, metrics."""

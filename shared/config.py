@@ -1,0 +1,148 @@
+"""The integrations file (`eventyard.toml`): every connection the yard makes, declared."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+
+from shared.errors import ConfigError
+
+MIB = 1024 * 1024
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Catalogue(_Table):
+    """The four questions every connection answers: what it gives, costs and risks."""
+
+    capability: str | None = None
+    dependency: str | None = None
+    on_failure: str | None = None
+    criticality: Literal["low", "medium", "high", "critical"] | None = None
+
+    def missing_answers(self) -> list[str]:
+        """The names of the questions left unanswered."""
+        answers = ("capability", "dependency", "on_failure", "criticality")
+        return [name for name in answers if getattr(self, name) is None]
+
+
+class SourceConfig(Catalogue):
+    """An inbound webhook source: `POST /webhooks/{name}`."""
+
+    scheme: Literal["standard-webhooks", "stripe", "github", "hmac-sha256"]
+    secrets: list[str] = Field(min_length=1)
+    tolerance_seconds: int = Field(default=300, ge=1)
+    max_body_bytes: int = Field(default=MIB, ge=1)
+    map: dict[str, str] = Field(default_factory=dict)
+    signature_header: str = "X-Signature"
+    signature_encoding: Literal["hex", "base64"] = "hex"
+    id_header: str | None = None
+
+
+class DestinationConfig(Catalogue):
+    """An outbound webhook destination, fed from queue `publisher.dest.<name>`."""
+
+    url: HttpUrl
+    events: list[str] = Field(min_length=1)
+    secrets: list[str] = Field(default_factory=list)
+    policy: Literal["reliable", "best-effort"] = "reliable"
+    rate_limit_per_second: float = Field(default=50.0, gt=0)
+    timeout_seconds: float = Field(default=15.0, gt=0)
+    concurrency: int = Field(default=10, ge=1)
+    allow_private_network: bool = False
+
+    @field_validator("events")
+    @classmethod
+    def _patterns(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            if not pattern or " " in pattern or pattern.startswith("."):
+                raise ValueError(f"{pattern!r} is not a routing-key pattern")
+        return patterns
+
+
+class IntegrationConfig(Catalogue):
+    """An HTTP API called through the gateway (CRM, warehouse, mail API, OAuth provider…)."""
+
+    base_url: HttpUrl
+    auth: Literal["none", "bearer", "basic", "header"] = "none"
+    auth_header: str = "Authorization"
+    credentials: list[str] = Field(default_factory=list)
+    health_url: HttpUrl | None = None
+    health_timeout_seconds: float = Field(default=2.0, gt=0)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    timeout_seconds: float = Field(default=15.0, gt=0)
+    rate_limit_per_second: float = Field(default=50.0, gt=0)
+    concurrency: int = Field(default=20, ge=1)
+    max_retries: int = Field(default=2, ge=0)
+    allow_private_network: bool = False
+
+
+class EmailConfig(Catalogue):
+    """The mail provider the email service sends through."""
+
+    provider: Literal["smtp", "http", "console"] = "console"
+    from_address: str = "eventyard@example.com"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: str | None = Field(default=None, description="env-var name holding it")
+    smtp_timeout_seconds: float = Field(default=15.0, gt=0)
+    http_integration: str | None = None
+    http_path: str = "/send"
+
+
+class IntegrationsFile(_Table):
+    """The whole integrations file."""
+
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    destinations: dict[str, DestinationConfig] = Field(default_factory=dict)
+    integrations: dict[str, IntegrationConfig] = Field(default_factory=dict)
+    email: EmailConfig = Field(default_factory=EmailConfig)
+
+    @field_validator("destinations", "sources", "integrations")
+    @classmethod
+    def _names(cls, tables: dict[str, object]) -> dict[str, object]:
+        for name in tables:
+            if not name.replace("-", "").replace("_", "").isalnum() or not name.islower():
+                raise ValueError(f"{name!r}: names are lower-case letters, digits, - and _")
+        return tables
+
+    def secret_names(self) -> list[str]:
+        """Every environment-variable name the file says holds a secret."""
+        names = [n for s in self.sources.values() for n in s.secrets]
+        names += [n for d in self.destinations.values() for n in d.secrets]
+        names += [n for i in self.integrations.values() for n in i.credentials]
+        if self.email.smtp_password:
+            names.append(self.email.smtp_password)
+        return names
+
+
+def load_integrations(path: Path) -> IntegrationsFile:
+    """Read and validate the integrations file; a missing file means no integrations."""
+    if not path.exists():
+        return IntegrationsFile()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return IntegrationsFile.model_validate(raw)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from error
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from error
+
+
+def read_secret(env_name: str) -> str:
+    """The value of a secret named in the integrations file; ConfigError if unset."""
+    value = os.environ.get(env_name)
+    if not value:
+        raise ConfigError(f"secret {env_name} is not set in the environment")
+    return value

@@ -1,0 +1,85 @@
+"""From AMQP message to validated CloudEvent, or a ContractError that says why not."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import orjson
+from aio_pika.abc import AbstractIncomingMessage
+from pydantic import ValidationError
+
+from contracts.base import Contract
+from contracts.envelope import CloudEvent
+from contracts.registry import (
+    UnknownContractError,
+    envelope_model,
+    lookup,
+    lookup_key,
+    routing_key,
+    version_of,
+)
+from shared.errors import ContractError
+
+MAX_PROBLEMS = 5
+
+
+def describe(error: ValidationError, prefix: str = "") -> str:
+    """Each invalid field named with what is wrong, never the value it had."""
+    problems = [
+        f"{prefix}{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
+        for e in error.errors(include_input=False, include_url=False)
+    ]
+    extra = len(problems) - MAX_PROBLEMS
+    text = "; ".join(problems[:MAX_PROBLEMS])
+    return f"{text}; and {extra} more" if extra > 0 else text
+
+
+def contract_for(message: AbstractIncomingMessage, body: Any | None = None) -> type[Contract]:
+    """The contract a message claims: from its AMQP `type`, else from its envelope."""
+    try:
+        if message.type:
+            return lookup_key(message.type)
+        if not isinstance(body, dict):
+            raise ContractError("the body is not a CloudEvents JSON object")
+        event_type, dataschema = body.get("type"), body.get("dataschema")
+        version = version_of(dataschema) if isinstance(dataschema, str) else None
+        if not isinstance(event_type, str) or version is None:
+            raise ContractError("the event has no `type` or its `dataschema` names no version")
+        return lookup(event_type, version)
+    except (ValueError, UnknownContractError) as error:
+        raise ContractError(str(error)) from error
+
+
+def decode_event(
+    message: AbstractIncomingMessage, accepts: Collection[type[Contract]] = ()
+) -> CloudEvent[Any]:
+    """Validate the message body against the contract it names (one JSON parse)."""
+    body = None
+    if not message.type:
+        try:
+            body = orjson.loads(message.body)
+        except orjson.JSONDecodeError as error:
+            raise ContractError(f"the body is not JSON: {error}") from error
+    contract = contract_for(message, body)
+    if accepts and contract not in accepts:
+        raise ContractError(f"this queue does not handle {contract.key()}")
+    model = envelope_model(contract)
+    try:
+        event = (
+            model.model_validate_json(message.body) if body is None else model.model_validate(body)
+        )
+    except ValidationError as error:
+        raise ContractError(describe(error)) from error
+    if event.dataschema != contract.dataschema():
+        raise ContractError(f"dataschema should be {contract.dataschema()}")
+    claimed = message.type or routing_key(event.type, contract.VERSION)
+    if routing_key(event.type, contract.VERSION) != claimed or not _member(event.type, contract):
+        raise ContractError(f"the event's type {event.type!r} does not match {claimed}")
+    return event
+
+
+def _member(event_type: str, contract: type[Contract]) -> bool:
+    return event_type == contract.TYPE or (
+        contract.FAMILY and event_type.startswith(contract.TYPE + ".")
+    )

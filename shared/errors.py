@@ -1,0 +1,35 @@
+"""The failure vocabulary: what happens to a message when its handler fails."""
+
+from __future__ import annotations
+
+
+class EventyardError(Exception):
+    """Root of every error eventyard raises on purpose."""
+
+
+class TransientError(EventyardError):
+    """Worth retrying later: the message goes to the next step of the retry ladder."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(EventyardError):
+    """Retrying cannot help: the message is parked at once."""
+
+
+class ContractError(PermanentError):
+    """The message is not a valid event of a known contract: parked at once, never retried."""
+
+
+class PublishError(EventyardError):
+    """The broker did not confirm a publish (refused, unreachable, or timed out)."""
+
+
+class UnroutableError(PublishError):
+    """The broker confirmed nothing because no queue is bound for the routing key."""
+
+
+class ConfigError(EventyardError):
+    """The integrations file or the settings are invalid."""

@@ -1,0 +1,257 @@
+"""Inspect, replay and purge parked messages; nothing is acked before its copy is confirmed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+import orjson
+from aio_pika.abc import AbstractConnection, AbstractIncomingMessage, DeliveryMode
+
+from contracts.envelope import utc_now
+from shared import headers as h
+from shared.failures import DELIVERY_LIMIT
+from shared.publishing import Confirmer
+from shared.topology import PARKED_SUFFIX
+
+_VERSION_SUFFIX = re.compile(r"\.v[0-9]+$")
+REPLAY_WINDOW = 100  # confirms in flight at once while replaying
+
+
+@dataclass(frozen=True)
+class ParkedMessage:
+    """A parked message as an operator sees it."""
+
+    message_id: str | None
+    event_type: str | None
+    queue: str
+    reason: str
+    error_type: str
+    error: str
+    attempts: int
+    first_failure: str | None
+    last_failure: str | None
+    service: str | None
+    body: bytes
+
+
+def work_queue_of(parked_queue: str) -> str:
+    """`order-followup.crm.parked` -> `order-followup.crm`."""
+    return parked_queue.removesuffix(PARKED_SUFFIX)
+
+
+def parked_name(queue: str) -> str:
+    """Accept a work queue or a parked queue name; return the parked queue's name."""
+    return queue if queue.endswith(PARKED_SUFFIX) else queue + PARKED_SUFFIX
+
+
+def describe(message: AbstractIncomingMessage, parked_queue: str) -> ParkedMessage:
+    """Read a parked message's failure history (ours, or the broker's for crash loops)."""
+    headers = message.headers or {}
+    reason = h.text(headers.get(h.REASON))
+    error_type = h.text(headers.get(h.ERROR_TYPE))
+    if error_type is None and _broker_reason(headers) == DELIVERY_LIMIT:
+        # The broker parked it: the worker died on it again and again, nobody could say why.
+        reason, error_type = DELIVERY_LIMIT, "DeliveryLimitExceeded"
+    return ParkedMessage(
+        message_id=message.message_id,
+        event_type=message.type or _body_type(message.body),
+        queue=h.text(headers.get(h.QUEUE)) or work_queue_of(parked_queue),
+        reason=reason or "unknown",
+        error_type=error_type or "unknown",
+        error=h.text(headers.get(h.ERROR_MESSAGE)) or "",
+        attempts=h.integer(headers.get(h.ATTEMPTS), h.integer(headers.get("x-delivery-count"))),
+        first_failure=h.text(headers.get(h.FIRST_FAILURE)),
+        last_failure=h.text(headers.get(h.LAST_FAILURE)),
+        service=h.text(headers.get(h.SERVICE)),
+        body=message.body,
+    )
+
+
+def matches(parked: ParkedMessage, event_type: str | None, error: str | None) -> bool:
+    """Whether a parked message passes the `--type` and `--error` filters."""
+    if event_type and not _same_type(event_type, parked.event_type):
+        return False
+    if error:
+        needle = error.lower()
+        haystack = f"{parked.error_type} {parked.reason} {parked.error}".lower()
+        if needle not in haystack:
+            return False
+    return True
+
+
+def replay_message(message: AbstractIncomingMessage) -> aio_pika.Message:
+    """A fresh copy for the work queue: same body and properties, no failure history."""
+    dropped = h.FAILURE_HEADERS | h.BROKER_HEADERS
+    headers: dict[str, Any] = {k: v for k, v in (message.headers or {}).items() if k not in dropped}
+    headers[h.REPLAYED] = utc_now().isoformat()
+    return aio_pika.Message(
+        body=message.body,
+        headers=headers,
+        content_type=message.content_type,
+        content_encoding=message.content_encoding,
+        delivery_mode=DeliveryMode.PERSISTENT,
+        priority=message.priority,
+        correlation_id=message.correlation_id,
+        message_id=message.message_id,
+        timestamp=message.timestamp,
+        type=message.type,
+        app_id=message.app_id,
+    )
+
+
+async def depth(connection: AbstractConnection, queue: str) -> tuple[int, int] | None:
+    """(messages ready, consumers) of a queue, or None if it does not exist."""
+    channel = await connection.channel()
+    try:
+        declared = await channel.declare_queue(queue, passive=True)
+    except aio_pika.exceptions.ChannelClosed:
+        return None
+    result = declared.declaration_result
+    with contextlib.suppress(Exception):
+        await channel.close()
+    return result.message_count or 0, result.consumer_count or 0
+
+
+async def peek(
+    connection: AbstractConnection, parked_queue: str, limit: int
+) -> list[ParkedMessage]:
+    """Up to `limit` parked messages from the head; all stay parked."""
+    channel = await connection.channel()
+    try:
+        queue = await channel.declare_queue(parked_queue, passive=True)
+        seen: list[ParkedMessage] = []
+        while len(seen) < limit:
+            message = await queue.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            seen.append(describe(message, parked_queue))
+        return seen
+    finally:
+        # Closing the channel returns every unacked message to the queue.
+        with contextlib.suppress(Exception):
+            await channel.close()
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One parked queue at a glance."""
+
+    queue: str
+    count: int
+    oldest: str | None
+    top_errors: list[tuple[str, int]]
+
+
+async def summarize(connection: AbstractConnection, parked_queue: str, sample: int) -> Summary:
+    """Count, oldest failure and the commonest error types (from the first `sample`)."""
+    found = await depth(connection, parked_queue)
+    count = found[0] if found else 0
+    messages = await peek(connection, parked_queue, min(sample, count)) if count else []
+    stamps = [m.last_failure or m.first_failure for m in messages]
+    oldest = min((s for s in stamps if s), default=None)
+    errors = Counter(m.error_type for m in messages).most_common(3)
+    return Summary(parked_queue, count, oldest, errors)
+
+
+@dataclass
+class ReplayResult:
+    """What a replay did."""
+
+    matched: int = 0
+    replayed: int = 0
+    scanned: int = 0
+
+
+async def replay(
+    connection: AbstractConnection,
+    confirmer: Confirmer,
+    parked_queue: str,
+    *,
+    limit: int | None = None,
+    event_type: str | None = None,
+    error: str | None = None,
+    dry_run: bool = False,
+    progress: Callable[[ReplayResult], None] = lambda _: None,
+) -> ReplayResult:
+    """Move matching parked messages back to their work queue with a fresh attempt count."""
+    target = work_queue_of(parked_queue)
+    result = ReplayResult()
+    channel = await connection.channel()
+    try:
+        queue = await channel.declare_queue(parked_queue, passive=True)
+        window = asyncio.Semaphore(REPLAY_WINDOW)
+        moves: list[asyncio.Task[None]] = []
+        failed = asyncio.Event()
+
+        async def move(message: AbstractIncomingMessage) -> None:
+            try:
+                await confirmer.send("", target, replay_message(message))
+                await message.ack()
+            except BaseException:
+                failed.set()
+                raise
+            finally:
+                window.release()
+            result.replayed += 1
+            progress(result)
+
+        while limit is None or result.matched < limit:
+            if failed.is_set():
+                break  # the broker refused a copy: stop; what was not acked stays parked
+            message = await queue.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            result.scanned += 1
+            if not matches(describe(message, parked_queue), event_type, error):
+                continue  # stays unacked until the channel closes, then returns to the queue
+            result.matched += 1
+            if dry_run:
+                progress(result)
+                continue
+            await window.acquire()
+            moves.append(asyncio.create_task(move(message)))
+        await asyncio.gather(*moves)
+        return result
+    finally:
+        with contextlib.suppress(Exception):
+            await channel.close()
+
+
+async def purge(connection: AbstractConnection, parked_queue: str) -> int:
+    """Delete every message of a parked queue; returns how many there were."""
+    channel = await connection.channel()
+    try:
+        queue = await channel.declare_queue(parked_queue, passive=True)
+        purged = await queue.purge()
+        return purged.message_count or 0
+    finally:
+        with contextlib.suppress(Exception):
+            await channel.close()
+
+
+def _same_type(wanted: str, actual: str | None) -> bool:
+    """`order.created` matches `order.created.v1`; `order.created.v2` matches only itself."""
+    if actual is None:
+        return False
+    return wanted in (actual, _VERSION_SUFFIX.sub("", actual))
+
+
+def _broker_reason(headers: Mapping[str, Any]) -> str | None:
+    entries = h.deaths(headers)
+    return h.text(entries[0].get("reason")) if entries else None
+
+
+def _body_type(body: bytes) -> str | None:
+    try:
+        decoded = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    value = decoded.get("type") if isinstance(decoded, dict) else None
+    return value if isinstance(value, str) else None

@@ -1,0 +1,175 @@
+"""The publish API: validated, persistent, confirmed, and loud when unroutable."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import aio_pika
+import aiormq
+from aio_pika.abc import AbstractChannel, DeliveryMode
+
+from contracts.base import Contract
+from contracts.envelope import CONTENT_TYPE, CloudEvent, new_event_id, utc_now
+from contracts.registry import envelope_model, lookup, routing_key, version_of
+from shared.errors import ContractError, PublishError, UnroutableError
+from shared.metrics import Metrics
+from shared.topology import EVENTS_EXCHANGE
+
+
+def build_event(
+    data: Contract,
+    *,
+    source: str,
+    subject: str | None = None,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+    event_id: str | None = None,
+    type_suffix: str | None = None,
+) -> CloudEvent[Any]:
+    """Wrap a contract payload in a fresh CloudEvent."""
+    event_type = data.TYPE if type_suffix is None else f"{data.TYPE}.{type_suffix}"
+    event_id = event_id or new_event_id()
+    return envelope_model(type(data))(
+        id=event_id,
+        source=source,
+        type=event_type,
+        time=utc_now(),
+        dataschema=data.dataschema(),
+        subject=subject,
+        data=data,
+        correlationid=correlation_id or event_id,
+        causationid=causation_id,
+    )
+
+
+def event_key(event: CloudEvent[Any]) -> str:
+    """The routing key of an event: its type and the version its `dataschema` names."""
+    version = version_of(event.dataschema)
+    if version is None:
+        raise ContractError(f"dataschema {event.dataschema!r} names no version")
+    return routing_key(event.type, version)
+
+
+def validate_event(event: CloudEvent[Any]) -> CloudEvent[Any]:
+    """Re-validate an envelope against the contract its type and dataschema name."""
+    version = version_of(event.dataschema)
+    if version is None:
+        raise ContractError(f"dataschema {event.dataschema!r} names no version")
+    contract = lookup(event.type, version)
+    if event.dataschema != contract.dataschema():
+        raise ContractError(f"dataschema should be {contract.dataschema()}")
+    if isinstance(event.data, contract):
+        return event
+    return envelope_model(contract).model_validate(event.model_dump())
+
+
+def event_message(
+    event: CloudEvent[Any], headers: Mapping[str, Any] | None = None
+) -> aio_pika.Message:
+    """The persistent AMQP message that carries an event."""
+    return aio_pika.Message(
+        body=event.to_json(),
+        content_type=CONTENT_TYPE,
+        delivery_mode=DeliveryMode.PERSISTENT,
+        message_id=event.id,
+        correlation_id=event.correlationid,
+        type=event_key(event),
+        timestamp=event.time,
+        headers=dict(headers or {}),
+    )
+
+
+class Confirmer:
+    """Publishes on one confirm channel; returns only once the broker has the message."""
+
+    def __init__(self, channel: AbstractChannel, *, timeout: float) -> None:
+        self._channel = channel
+        self._timeout = timeout
+        self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {"": channel.default_exchange}
+
+    async def send(
+        self,
+        exchange: str,
+        routing_key: str,
+        message: aio_pika.abc.AbstractMessage,
+        *,
+        mandatory: bool = True,
+    ) -> None:
+        """Publish and wait for the confirm; PublishError (or UnroutableError) otherwise."""
+        target = self._exchanges.get(exchange)
+        if target is None:
+            target = await self._channel.get_exchange(exchange, ensure=False)
+            self._exchanges[exchange] = target
+        try:
+            async with asyncio.timeout(self._timeout):
+                await target.publish(message, routing_key, mandatory=mandatory)
+        except aio_pika.exceptions.PublishError as error:
+            raise UnroutableError(
+                f"no queue is bound for {routing_key!r} on {exchange!r}"
+            ) from error
+        except aio_pika.exceptions.DeliveryError as error:
+            raise PublishError(f"the broker refused the message for {routing_key!r}") from error
+        except TimeoutError as error:
+            raise PublishError(f"no confirm from the broker within {self._timeout:g} s") from error
+        except asyncio.CancelledError as error:
+            # aiormq raises CancelledError out of publish after a heartbeat timeout; only a
+            # cancellation of this task itself may propagate as one.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            raise PublishError("the broker connection was lost before the confirm") from error
+        except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as error:
+            raise PublishError(f"broker unavailable: {type(error).__name__}") from error
+
+
+class EventPublisher:
+    """Publishes contract-valid events to `events`, persistent and confirmed."""
+
+    def __init__(self, confirmer: Confirmer, *, source: str, metrics: Metrics) -> None:
+        self._confirmer = confirmer
+        self._source = source
+        self._metrics = metrics
+
+    @property
+    def confirmer(self) -> Confirmer:
+        """The confirmed-publish primitive this publisher uses."""
+        return self._confirmer
+
+    async def publish(
+        self,
+        data: Contract,
+        *,
+        subject: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        event_id: str | None = None,
+        type_suffix: str | None = None,
+        require_route: bool = True,
+    ) -> CloudEvent[Any]:
+        """Build, publish and confirm an event; returns it (its id is the message id)."""
+        event = build_event(
+            data,
+            source=self._source,
+            subject=subject,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            event_id=event_id,
+            type_suffix=type_suffix,
+        )
+        await self.publish_event(event, require_route=require_route)
+        return event
+
+    async def publish_event(self, event: CloudEvent[Any], *, require_route: bool = True) -> None:
+        """Publish an already built event; UnroutableError only when a route is required."""
+        message = event_message(event)
+        key = message.type or ""
+        try:
+            await self._confirmer.send(EVENTS_EXCHANGE, key, message)
+        except UnroutableError:
+            self._metrics.count_unrouted(key)
+            if require_route:
+                raise
+            return
+        self._metrics.count_published(key)

@@ -1,0 +1,188 @@
+"""Service bootstrap: settings, logs, broker, topology, consumers, HTTP, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from starlette.routing import BaseRoute
+
+from shared.broker import connect_robust, publish_channel, redacted_url
+from shared.config import IntegrationsFile
+from shared.consumer import ConsumerContext, Step, StepConsumer
+from shared.http import http_server, operator_app
+from shared.metrics import Metrics
+from shared.publishing import Confirmer, EventPublisher
+from shared.redact import Redactor
+from shared.settings import Settings
+from shared.topology import Topology, WorkQueue, declare
+from shared.version import eventyard_version
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What a service's wiring gets once the broker is connected."""
+
+    name: str
+    settings: Settings
+    integrations: IntegrationsFile
+    topology: Topology
+    connection: AbstractRobustConnection
+    publisher: EventPublisher
+    metrics: Metrics
+    redactor: Redactor
+
+
+@dataclass
+class Wiring:
+    """What a service runs: consumer steps, HTTP routes, and what to close at the end."""
+
+    steps: Sequence[Step] = ()
+    routes: Sequence[BaseRoute] = ()
+    on_stop: Sequence[Callable[[], Awaitable[None]]] = ()
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """A service: its name, default port, the queues it owns and how to wire it."""
+
+    name: str
+    default_port: int
+    queues: Callable[[IntegrationsFile], Sequence[WorkQueue]]
+    wire: Callable[[Runtime], Awaitable[Wiring]]
+
+
+@dataclass
+class ServiceState:
+    """Live state the readiness probe reads."""
+
+    connection: AbstractRobustConnection | None = None
+    channel: AbstractChannel | None = None
+    consumers: list[StepConsumer] = field(default_factory=list)
+    wired: bool = False
+
+    def problems(self) -> list[str]:
+        """Why the service is not ready; empty when it is."""
+        if self.connection is None or self.connection.is_closed:
+            return ["not connected to the broker"]
+        if self.channel is None or self.channel.is_closed:
+            return ["the publish channel is closed"]
+        if not self.wired:
+            return ["starting"]
+        return [f"not consuming {c.step.queue.name}" for c in self.consumers if not c.consuming]
+
+
+async def run_service(
+    definition: ServiceDefinition,
+    settings: Settings,
+    integrations: IntegrationsFile,
+    topology: Topology,
+    *,
+    port: int,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully."""
+    stop = stop or _stop_on_signals()
+    metrics = Metrics(definition.name)
+    state = ServiceState()
+    redactor = Redactor(v for n in integrations.secret_names() if (v := os.environ.get(n)))
+    redactor.add(settings.broker_url.get_secret_value())
+    extra_routes: list[BaseRoute] = []
+
+    def problems() -> list[str]:
+        found = state.problems()
+        metrics.up.labels(definition.name).set(0 if found else 1)
+        return found
+
+    app = operator_app(metrics.registry, problems, extra_routes)
+    server = http_server(app, settings.http_host, port)
+    http_task = asyncio.create_task(server.serve(), name="http")
+    wiring = Wiring()
+    try:
+        state.connection = await _connect(settings, definition.name, stop)
+        if state.connection is None:
+            return
+        state.channel = await publish_channel(state.connection)
+        async with state.connection.channel() as setup:
+            await declare(setup, topology)
+        confirmer = Confirmer(state.channel, timeout=settings.publish_timeout_seconds)
+        publisher = EventPublisher(
+            confirmer, source=f"eventyard/{definition.name}", metrics=metrics
+        )
+        runtime = Runtime(
+            definition.name,
+            settings,
+            integrations,
+            topology,
+            state.connection,
+            publisher,
+            metrics,
+            redactor,
+        )
+        wiring = await definition.wire(runtime)
+        app.router.routes.extend(wiring.routes)
+        context = ConsumerContext(
+            service=definition.name,
+            version=eventyard_version(),
+            topology=topology,
+            confirmer=confirmer,
+            publisher=publisher,
+            metrics=metrics,
+            redactor=redactor,
+            default_prefetch=settings.prefetch,
+        )
+        state.consumers = [StepConsumer(step, context) for step in wiring.steps]
+        for consumer in state.consumers:
+            await consumer.start(state.connection)
+        state.wired = True
+        log.info("ready", extra={"queues": [c.step.queue.name for c in state.consumers]})
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await asyncio.gather(*(c.stop(settings.graceful_timeout_seconds) for c in state.consumers))
+        for hook in wiring.on_stop:
+            await hook()
+        if state.connection is not None:
+            await state.connection.close()
+        server.should_exit = True
+        await http_task
+        log.info("stopped")
+
+
+async def _connect(
+    settings: Settings, name: str, stop: asyncio.Event
+) -> AbstractRobustConnection | None:
+    """Connect, retrying with backoff while the broker is down; None if told to stop first."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            return await connect_robust(settings, name)
+        except (ConnectionError, OSError) as error:
+            log.warning(
+                "broker unreachable; retrying",
+                extra={
+                    "broker": redacted_url(settings),
+                    "error": type(error).__name__,
+                    "retry_in": delay,
+                },
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, 10.0)
+    return None
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop

@@ -1,0 +1,32 @@
+"""Fixtures for every suite: a throwaway vhost and settings pointing at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from shared.settings import RetrySettings, Settings
+from tests.support.broker import throwaway_vhost
+
+# Sub-second ladder for tests; production spans more than a day.
+TEST_DELAYS = [0.2, 0.4, 0.6]
+
+
+@pytest.fixture
+def broker_url() -> Iterator[str]:
+    """The AMQP URL of a vhost of this test's own, deleted afterwards."""
+    with throwaway_vhost() as url:
+        yield url
+
+
+@pytest.fixture
+def settings(broker_url: str, tmp_path: object) -> Settings:
+    """Settings for a test: own vhost, fast ladder, small delivery limit, no config file."""
+    return Settings(
+        broker_url=broker_url,
+        retry=RetrySettings(delays=TEST_DELAYS, delivery_limit=2),
+        config=f"{tmp_path}/eventyard.toml",
+        graceful_timeout_seconds=5,
+        publish_timeout_seconds=5,
+    )

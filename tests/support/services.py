@@ -1,0 +1,62 @@
+"""Run a service in-process against a test vhost, ready before the test goes on."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+
+from shared.config import IntegrationsFile
+from shared.service import ServiceDefinition, run_service
+from shared.settings import Settings
+from shared.topology import Topology
+from tests.support.waiting import eventually
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@asynccontextmanager
+async def running(
+    definition: ServiceDefinition,
+    settings: Settings,
+    topology: Topology,
+    integrations: IntegrationsFile | None = None,
+) -> AsyncIterator[str]:
+    """Start the service, wait for `/readyz` to say ready, yield its base URL, stop it."""
+    port = free_port()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_service(
+            definition,
+            settings,
+            integrations or IntegrationsFile(),
+            topology,
+            port=port,
+            stop=stop,
+        )
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    async def ready() -> bool:
+        if task.done():
+            task.result()  # surface the service's own exception
+        try:
+            async with httpx.AsyncClient() as client:
+                return (await client.get(f"{base}/readyz")).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        await eventually(ready, timeout=20)
+        yield base
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)

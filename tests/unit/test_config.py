@@ -1,0 +1,72 @@
+"""The integrations file: valid files load, mistakes are named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.config import load_integrations
+from shared.errors import ConfigError
+
+GOOD = """
+[sources.shop]
+scheme = "standard-webhooks"
+secrets = ["SHOP_WEBHOOK_SECRET", "SHOP_WEBHOOK_SECRET_PREVIOUS"]
+[sources.shop.map]
+"order.paid" = "order.created.v1"
+
+[destinations.partner]
+url = "https://partner.example.com/hooks"
+events = ["order.*.v1"]
+secrets = ["PARTNER_SIGNING_SECRET"]
+
+[integrations.crm]
+base_url = "https://crm.example.com/api"
+auth = "bearer"
+credentials = ["CRM_TOKEN", "CRM_TOKEN_PREVIOUS"]
+capability = "customer and order records in the CRM"
+dependency = "CRM REST API"
+on_failure = "CRM sync waits on the retry ladder"
+criticality = "low"
+
+[email]
+provider = "smtp"
+smtp_port = 1025
+"""
+
+
+def test_a_valid_file_loads(tmp_path: Path) -> None:
+    path = tmp_path / "eventyard.toml"
+    path.write_text(GOOD)
+    loaded = load_integrations(path)
+    assert loaded.sources["shop"].tolerance_seconds == 300
+    assert loaded.destinations["partner"].policy == "reliable"
+    assert loaded.integrations["crm"].missing_answers() == []
+    assert set(loaded.secret_names()) == {
+        "SHOP_WEBHOOK_SECRET",
+        "SHOP_WEBHOOK_SECRET_PREVIOUS",
+        "PARTNER_SIGNING_SECRET",
+        "CRM_TOKEN",
+        "CRM_TOKEN_PREVIOUS",
+    }
+
+
+def test_a_missing_file_means_no_integrations(tmp_path: Path) -> None:
+    assert load_integrations(tmp_path / "absent.toml").destinations == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("[sources.shop\n", "not valid TOML"),
+        ('[sources.shop]\nscheme = "md5"\nsecrets = ["S"]\n', "sources.shop.scheme"),
+        ('[destinations.p]\nurl = "https://x"\nevents = ["a.*"]\nretries = 3\n', "retries"),
+        ('[destinations.P]\nurl = "https://x"\nevents = ["a.*"]\n', "lower-case"),
+    ],
+)
+def test_mistakes_are_named(tmp_path: Path, text: str, reason: str) -> None:
+    path = tmp_path / "eventyard.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=reason):
+        load_integrations(path)
