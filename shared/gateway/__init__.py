@@ -1,0 +1,28 @@
+"""The gateway: every outbound HTTP call in eventyard goes through `Gateway`."""
+
+from shared.gateway.breaker import BreakerState
+from shared.gateway.client import Gateway
+from shared.gateway.errors import (
+    CircuitOpenError,
+    GoneError,
+    HttpPermanentError,
+    HttpTransientError,
+    RefusedDestinationError,
+)
+from shared.gateway.policy import EndpointPolicy, policy_for_destination, policy_for_integration
+from shared.gateway.ssrf import Resolver, default_resolver
+
+__all__ = [
+    "BreakerState",
+    "CircuitOpenError",
+    "EndpointPolicy",
+    "Gateway",
+    "GoneError",
+    "HttpPermanentError",
+    "HttpTransientError",
+    "RefusedDestinationError",
+    "Resolver",
+    "default_resolver",
+    "policy_for_destination",
+    "policy_for_integration",
+]

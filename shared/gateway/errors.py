@@ -1,0 +1,39 @@
+"""The gateway's own errors, each carrying the reason class a parked message is counted under."""
+
+from __future__ import annotations
+
+from shared.errors import PermanentError, TransientError
+
+
+class HttpTransientError(TransientError):
+    """Worth retrying: the endpoint answered with this status (5xx, 408, 409, 425, 429)."""
+
+    def __init__(
+        self, message: str, *, status_code: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.status_code = status_code
+
+
+class HttpPermanentError(PermanentError):
+    """Retrying cannot help: the endpoint answered with this status (most 4xx)."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class GoneError(HttpPermanentError):
+    """HTTP 410: the resource is gone for good; the caller disables the destination."""
+
+    reason_class = "gone"
+
+
+class RefusedDestinationError(HttpPermanentError):
+    """The gateway refused to connect: a non-global address, a bad scheme, or a redirect."""
+
+    reason_class = "refused"
+
+
+class CircuitOpenError(TransientError):
+    """The endpoint's circuit breaker is open: the call failed fast, without any I/O."""
