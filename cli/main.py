@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import contracts_cmd, parked_cmd, topology_cmd
+from cli import contracts_cmd, destinations_cmd, parked_cmd, topology_cmd
 from cli.publish_cmd import publish
 from cli.run_cmd import run_command
 
@@ -18,6 +18,7 @@ app.command("publish")(publish)
 app.add_typer(topology_cmd.app, name="topology")
 app.add_typer(contracts_cmd.app, name="contracts")
 app.add_typer(parked_cmd.app, name="parked")
+app.add_typer(destinations_cmd.app, name="destinations")
 
 
 def main() -> None:

@@ -5,7 +5,12 @@ from contracts.deliveries import DeliveryFailedV1, DeliverySucceededV1
 from contracts.emails import EmailFailedV1, EmailRequestedV1, EmailSentV1
 from contracts.envelope import CONTENT_TYPE, CloudEvent, new_event_id, utc_now
 from contracts.integrations import IntegrationHealthChangedV1
-from contracts.orders import OrderCreatedV1
+from contracts.orders import (
+    OrderConfirmationRequestedV1,
+    OrderCreatedV1,
+    OrderCrmSyncedV1,
+    OrderWarehouseNotifiedV1,
+)
 from contracts.registry import CONTRACTS, UnknownContractError, lookup, lookup_key
 from contracts.users import UserAuthenticatedV1
 from contracts.webhooks import WebhookReceivedV1
@@ -21,7 +26,10 @@ __all__ = [
     "EmailRequestedV1",
     "EmailSentV1",
     "IntegrationHealthChangedV1",
+    "OrderConfirmationRequestedV1",
     "OrderCreatedV1",
+    "OrderCrmSyncedV1",
+    "OrderWarehouseNotifiedV1",
     "UnknownContractError",
     "UserAuthenticatedV1",
     "WebhookReceivedV1",

@@ -87,3 +87,71 @@ class OrderCreatedV1(Contract):
     total_minor: int = Field(ge=0)
     placed_at: AwareDatetime
     shipping_address: ShippingAddress
+
+
+class OrderCrmSyncedV1(Contract):
+    """The order and its customer are in the CRM (order-followup's CRM step is done)."""
+
+    TYPE: ClassVar[str] = "order.crm_synced"
+    VERSION: ClassVar[int] = 1
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "order_id": "ord_7Hq2LmX9",
+                    "customer_id": "cus_1042",
+                    "crm_reference": "crm-88213",
+                    "synced_at": "2026-11-20T09:14:05Z",
+                }
+            ]
+        }
+    )
+
+    order_id: str = Field(min_length=1, max_length=100)
+    customer_id: str = Field(min_length=1, max_length=100)
+    crm_reference: str | None = Field(default=None, max_length=200)
+    synced_at: AwareDatetime
+
+
+class OrderConfirmationRequestedV1(Contract):
+    """The confirmation email for an order was requested (order-followup's email step)."""
+
+    TYPE: ClassVar[str] = "order.confirmation_requested"
+    VERSION: ClassVar[int] = 1
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "order_id": "ord_7Hq2LmX9",
+                    "email_request_id": "9e1d5c4a-2f4b-5b8e-9a55-1c2d3e4f5a6b",
+                    "requested_at": "2026-11-20T09:14:04Z",
+                }
+            ]
+        }
+    )
+
+    order_id: str = Field(min_length=1, max_length=100)
+    email_request_id: str = Field(min_length=1)
+    requested_at: AwareDatetime
+
+
+class OrderWarehouseNotifiedV1(Contract):
+    """The warehouse has the order (order-followup's shipping step is done)."""
+
+    TYPE: ClassVar[str] = "order.warehouse_notified"
+    VERSION: ClassVar[int] = 1
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "order_id": "ord_7Hq2LmX9",
+                    "shipment_reference": "shp-5521",
+                    "notified_at": "2026-11-20T09:14:05Z",
+                }
+            ]
+        }
+    )
+
+    order_id: str = Field(min_length=1, max_length=100)
+    shipment_reference: str | None = Field(default=None, max_length=200)
+    notified_at: AwareDatetime

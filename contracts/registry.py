@@ -11,12 +11,20 @@ from contracts.deliveries import DeliveryFailedV1, DeliverySucceededV1
 from contracts.emails import EmailFailedV1, EmailRequestedV1, EmailSentV1
 from contracts.envelope import CloudEvent
 from contracts.integrations import IntegrationHealthChangedV1
-from contracts.orders import OrderCreatedV1
+from contracts.orders import (
+    OrderConfirmationRequestedV1,
+    OrderCreatedV1,
+    OrderCrmSyncedV1,
+    OrderWarehouseNotifiedV1,
+)
 from contracts.users import UserAuthenticatedV1
 from contracts.webhooks import WebhookReceivedV1
 
 CONTRACTS: tuple[type[Contract], ...] = (
     OrderCreatedV1,
+    OrderCrmSyncedV1,
+    OrderConfirmationRequestedV1,
+    OrderWarehouseNotifiedV1,
     EmailRequestedV1,
     EmailSentV1,
     EmailFailedV1,

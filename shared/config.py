@@ -7,7 +7,15 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from shared.errors import ConfigError
 
@@ -113,6 +121,14 @@ class IntegrationsFile(_Table):
             if not name.replace("-", "").replace("_", "").isalnum() or not name.islower():
                 raise ValueError(f"{name!r}: names are lower-case letters, digits, - and _")
         return tables
+
+    @model_validator(mode="after")
+    def _distinct_endpoint_names(self) -> IntegrationsFile:
+        # Destinations and integrations share the gateway's endpoint names and metric labels.
+        shared = sorted(set(self.destinations) & set(self.integrations))
+        if shared:
+            raise ValueError(f"{', '.join(shared)}: a destination and an integration share a name")
+        return self
 
     def secret_names(self) -> list[str]:
         """Every environment-variable name the file says holds a secret."""

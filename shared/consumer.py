@@ -24,8 +24,9 @@ from aio_pika.abc import (
 
 from contracts.base import Contract
 from contracts.envelope import CloudEvent, utc_now
+from shared import headers as h
 from shared.decoding import decode_event
-from shared.errors import PublishError
+from shared.errors import DeferredError, PublishError
 from shared.failures import (
     TRANSIENT,
     Park,
@@ -33,6 +34,7 @@ from shared.failures import (
     attempts_so_far,
     copy_message,
     decide,
+    defer,
     failure_headers,
 )
 from shared.logs import correlation_id_var, event_id_var
@@ -125,6 +127,7 @@ class StepConsumer:
         self._acked = m.consumed.labels(service, queue, "acked")
         self._retried = m.consumed.labels(service, queue, "retried")
         self._parked = m.consumed.labels(service, queue, "parked")
+        self._deferred = m.consumed.labels(service, queue, "deferred")
         self._duration = m.handler_duration.labels(service, queue)
         self._latency = m.end_to_end.labels(service, queue)
 
@@ -184,6 +187,9 @@ class StepConsumer:
             await self.step.handler(
                 Delivery(event, attempt, self._name, self._ctx.publisher, message)
             )
+        except DeferredError as deferred:
+            await self._defer(message, deferred)
+            return
         except Exception as error:
             await self._fail(message, error, attempt)
             return
@@ -220,6 +226,20 @@ class StepConsumer:
             return
         await message.ack()
         self._record(decision, text)
+
+    async def _defer(self, message: AbstractIncomingMessage, deferred: DeferredError) -> None:
+        step = defer(deferred, self._ctx.topology, utc_now()).step
+        headers = dict(message.headers or {})
+        headers[h.DEFERRALS] = h.integer(headers.get(h.DEFERRALS)) + 1
+        try:
+            await self._ctx.confirmer.send(step, self._name, copy_message(message, headers))
+        except PublishError:
+            log.exception("could not defer; the message returns to its queue")
+            with contextlib.suppress(Exception):
+                await message.nack(requeue=True)
+            return
+        await message.ack()
+        self._deferred.inc()
 
     def _record(self, decision: Retry | Park, text: str) -> None:
         m, service = self._ctx.metrics, self._ctx.service

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class EventyardError(Exception):
     """Root of every error eventyard raises on purpose."""
@@ -13,6 +15,14 @@ class TransientError(EventyardError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class DeferredError(EventyardError):
+    """Not yet: wait on the retry ladder until `until`; not a failure, so no attempt is used."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(f"deferred until {until.isoformat()}")
+        self.until = until
 
 
 class PermanentError(EventyardError):

@@ -11,7 +11,7 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, DeliveryMode
 
 from shared import headers as h
-from shared.errors import ContractError, PermanentError, TransientError
+from shared.errors import ContractError, DeferredError, PermanentError, TransientError
 from shared.topology import RETRY_PREFIX, Topology
 
 TRANSIENT = "transient"
@@ -30,6 +30,13 @@ class Retry:
 
 
 @dataclass(frozen=True, slots=True)
+class Defer:
+    """Wait on ladder step `step` without using an attempt (a scheduled message)."""
+
+    step: str
+
+
+@dataclass(frozen=True, slots=True)
 class Park:
     """Park the message, for `reason` (a bounded reason class)."""
 
@@ -39,7 +46,21 @@ class Park:
 
 def attempts_so_far(headers: Mapping[str, Any]) -> int:
     """Failed attempts recorded: our header, never less than the broker's own ladder count."""
-    return max(h.integer(headers.get(h.ATTEMPTS)), h.ladder_hops(headers, RETRY_PREFIX))
+    failed_hops = h.ladder_hops(headers, RETRY_PREFIX) - h.integer(headers.get(h.DEFERRALS))
+    return max(h.integer(headers.get(h.ATTEMPTS)), failed_hops)
+
+
+def defer(error: DeferredError, topology: Topology, now: datetime) -> Defer:
+    """The longest ladder step that does not overshoot `until` (or the shortest one)."""
+    remaining = (error.until - now).total_seconds()
+    fitting = [
+        (d, name)
+        for d, name in zip(topology.delays, topology.ladder, strict=True)
+        if d <= remaining
+    ]
+    if fitting:
+        return Defer(max(fitting)[1])
+    return Defer(min(zip(topology.delays, topology.ladder, strict=True))[1])
 
 
 def reason_class(error: BaseException) -> str:

@@ -16,10 +16,21 @@ REASON = "x-eventyard-reason"
 SERVICE = "x-eventyard-service"
 VERSION = "x-eventyard-version"
 REPLAYED = "x-eventyard-replayed"
+DEFERRALS = "x-eventyard-deferrals"
 
 # Headers that describe a failure history; a replayed copy starts without them.
 FAILURE_HEADERS = frozenset(
-    {ATTEMPTS, FIRST_FAILURE, LAST_FAILURE, ERROR_TYPE, ERROR_MESSAGE, REASON, SERVICE, VERSION}
+    {
+        ATTEMPTS,
+        FIRST_FAILURE,
+        LAST_FAILURE,
+        ERROR_TYPE,
+        ERROR_MESSAGE,
+        REASON,
+        SERVICE,
+        VERSION,
+        DEFERRALS,
+    }
 )
 BROKER_HEADERS = frozenset(
     {

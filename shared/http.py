@@ -10,15 +10,27 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
 
 Readiness = Callable[[], list[str]]
 
 
-def operator_app(
-    registry: CollectorRegistry, not_ready: Readiness, routes: Sequence[BaseRoute] = ()
-) -> Starlette:
-    """A Starlette app with the operator endpoints and the service's own routes."""
+class ServiceApp:
+    """The operator endpoints now; the service's own routes once it is wired."""
+
+    def __init__(self, registry: CollectorRegistry, not_ready: Readiness) -> None:
+        self.app = operator_app(registry, not_ready)
+        self._operator_routes = len(self.app.router.routes) - 1
+        self.wired = False
+
+    def add_routes(self, routes: Sequence[BaseRoute]) -> None:
+        """Serve the service's own routes from now on."""
+        self.app.router.routes[self._operator_routes : self._operator_routes] = list(routes)
+        self.wired = True
+
+
+def operator_app(registry: CollectorRegistry, not_ready: Readiness) -> Starlette:
+    """A Starlette app with the operator endpoints and a JSON answer for anything else."""
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "alive"})
@@ -32,12 +44,34 @@ def operator_app(
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    operator_routes = [
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
-    ]
-    return Starlette(routes=[*operator_routes, *routes])
+    app = Starlette()
+
+    async def elsewhere(request: Request) -> Response:
+        # Matches every path, so it must also say 405 where another route has this path.
+        for route in app.router.routes:
+            if route is not fallback and route.matches(request.scope)[0] is Match.PARTIAL:
+                allowed = ", ".join(sorted(getattr(route, "methods", None) or ()))
+                return JSONResponse(
+                    {"error": f"method {request.method} not allowed"},
+                    status_code=405,
+                    headers={"Allow": allowed},
+                )
+        if not not_ready() or request.url.path.startswith(("/healthz", "/readyz", "/metrics")):
+            return JSONResponse({"error": "not found"}, status_code=404)
+        return JSONResponse(
+            {"error": "starting; try again shortly"}, status_code=503, headers={"Retry-After": "5"}
+        )
+
+    fallback = Route("/{path:path}", elsewhere)
+    app.router.routes.extend(
+        [
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+            fallback,
+        ]
+    )
+    return app
 
 
 class HttpServer(uvicorn.Server):

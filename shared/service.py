@@ -16,7 +16,8 @@ from starlette.routing import BaseRoute
 from shared.broker import connect_robust, publish_channel, redacted_url
 from shared.config import IntegrationsFile
 from shared.consumer import ConsumerContext, Step, StepConsumer
-from shared.http import http_server, operator_app
+from shared.gateway import Gateway, policy_for_destination, policy_for_integration
+from shared.http import ServiceApp, http_server
 from shared.metrics import Metrics
 from shared.publishing import Confirmer, EventPublisher
 from shared.redact import Redactor
@@ -39,6 +40,7 @@ class Runtime:
     publisher: EventPublisher
     metrics: Metrics
     redactor: Redactor
+    gateway: Gateway
 
 
 @dataclass
@@ -95,15 +97,15 @@ async def run_service(
     state = ServiceState()
     redactor = Redactor(v for n in integrations.secret_names() if (v := os.environ.get(n)))
     redactor.add(settings.broker_url.get_secret_value())
-    extra_routes: list[BaseRoute] = []
 
     def problems() -> list[str]:
         found = state.problems()
         metrics.up.labels(definition.name).set(0 if found else 1)
         return found
 
-    app = operator_app(metrics.registry, problems, extra_routes)
-    server = http_server(app, settings.http_host, port)
+    gateway = build_gateway(integrations, metrics, redactor)
+    http = ServiceApp(metrics.registry, problems)
+    server = http_server(http.app, settings.http_host, port)
     http_task = asyncio.create_task(server.serve(), name="http")
     wiring = Wiring()
     try:
@@ -126,9 +128,10 @@ async def run_service(
             publisher,
             metrics,
             redactor,
+            gateway,
         )
         wiring = await definition.wire(runtime)
-        app.router.routes.extend(wiring.routes)
+        http.add_routes(wiring.routes)
         context = ConsumerContext(
             service=definition.name,
             version=eventyard_version(),
@@ -150,11 +153,24 @@ async def run_service(
         await asyncio.gather(*(c.stop(settings.graceful_timeout_seconds) for c in state.consumers))
         for hook in wiring.on_stop:
             await hook()
+        await gateway.aclose()
         if state.connection is not None:
             await state.connection.close()
         server.should_exit = True
         await http_task
         log.info("stopped")
+
+
+def build_gateway(integrations: IntegrationsFile, metrics: Metrics, redactor: Redactor) -> Gateway:
+    """The process's one gateway, knowing every integration and destination."""
+    return Gateway(
+        [
+            *(policy_for_integration(n, c) for n, c in integrations.integrations.items()),
+            *(policy_for_destination(n, c) for n, c in integrations.destinations.items()),
+        ],
+        registry=metrics.registry,
+        redactor=redactor,
+    )
 
 
 async def _connect(

@@ -45,4 +45,4 @@ class Settings(BaseSettings):
     graceful_timeout_seconds: float = Field(default=30.0, ge=0)
     http_host: str = "127.0.0.1"
     log_level: str = "INFO"
-    templates_dir: Path = Path("templates")
+    templates_dir: Path | None = None  # the email templates; None: the ones eventyard ships

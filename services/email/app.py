@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from contracts.emails import EmailRequestedV1
+from services.email.handlers import sender
+from services.email.providers import provider_for
+from services.email.rendering import Renderer
 from shared.config import IntegrationsFile
+from shared.consumer import Step
 from shared.service import Runtime, ServiceDefinition, Wiring
 from shared.topology import WorkQueue
 
@@ -19,8 +23,15 @@ def queues(_: IntegrationsFile) -> Sequence[WorkQueue]:
 
 
 async def wire(runtime: Runtime) -> Wiring:
-    """Nothing consumes yet: sending arrives with the email issue."""
-    return Wiring()
+    """The send step with the provider the integrations file names."""
+    provider = provider_for(runtime.integrations.email, runtime.gateway)
+    handler = sender(
+        Renderer(runtime.settings.templates_dir),
+        provider,
+        runtime.redactor,
+        len(runtime.topology.delays),
+    )
+    return Wiring(steps=[Step(SEND_QUEUE, handler, accepts=(EmailRequestedV1,))])
 
 
 DEFINITION = ServiceDefinition(NAME, 8002, queues, wire)

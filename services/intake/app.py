@@ -4,21 +4,45 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shared.config import IntegrationsFile
+from starlette.routing import Route
+
+from services.intake.dedupe import Deduplicator
+from services.intake.dropped import decode_dropped, republisher
+from services.intake.metrics import IntakeMetrics
+from services.intake.routing import Parker, Router
+from services.intake.webhooks import Source, WebhookEndpoint
+from shared.config import IntegrationsFile, read_secret
+from shared.consumer import Step
 from shared.service import Runtime, ServiceDefinition, Wiring
 from shared.topology import INTAKE_QUEUE, WorkQueue
 
 NAME = "intake"
+QUEUE = WorkQueue(INTAKE_QUEUE, service=NAME)
 
 
 def queues(_: IntegrationsFile) -> Sequence[WorkQueue]:
     """The `intake` queue producers drop messages into (no binding: addressed directly)."""
-    return [WorkQueue(INTAKE_QUEUE, service=NAME)]
+    return [QUEUE]
 
 
 async def wire(runtime: Runtime) -> Wiring:
-    """Nothing consumes yet: the intake handlers arrive with the intake issue."""
-    return Wiring()
+    """The webhook endpoint and the dropped-messages step share one router."""
+    sources = {
+        name: Source(name, config, tuple(read_secret(s) for s in config.secrets))
+        for name, config in runtime.integrations.sources.items()
+    }
+    router = Router(runtime.integrations.sources, runtime.publisher)
+    endpoint = WebhookEndpoint(
+        sources,
+        router=router,
+        parker=Parker(runtime.publisher.confirmer, QUEUE, runtime.redactor),
+        metrics=IntakeMetrics(runtime.metrics.registry),
+        dedupe=Deduplicator(),
+    )
+    return Wiring(
+        steps=[Step(QUEUE, republisher(router), decoder=decode_dropped)],
+        routes=[Route("/webhooks/{source}", endpoint.handle, methods=["POST"])],
+    )
 
 
 DEFINITION = ServiceDefinition(NAME, 8000, queues, wire)

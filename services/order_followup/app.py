@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from contracts.orders import OrderCreatedV1
+from services.order_followup.handlers import notify_warehouse, request_confirmation, sync_to_crm
 from shared.config import IntegrationsFile
+from shared.consumer import Step
 from shared.service import Runtime, ServiceDefinition, Wiring
 from shared.topology import WorkQueue
+
+log = logging.getLogger(__name__)
 
 NAME = "order-followup"
 _ORDER_CREATED = (OrderCreatedV1.key(),)
@@ -22,8 +27,22 @@ def queues(_: IntegrationsFile) -> Sequence[WorkQueue]:
 
 
 async def wire(runtime: Runtime) -> Wiring:
-    """Nothing consumes yet: the steps arrive with the order-followup issue."""
-    return Wiring()
+    """Each step on its own queue; a step whose integration is not configured waits unconsumed."""
+    accepts = (OrderCreatedV1,)
+    steps = [Step(CONFIRMATION_QUEUE, request_confirmation(), accepts=accepts)]
+    for queue, integration, make in (
+        (CRM_QUEUE, "crm", sync_to_crm),
+        (WAREHOUSE_QUEUE, "warehouse", notify_warehouse),
+    ):
+        if integration in runtime.integrations.integrations:
+            steps.append(Step(queue, make(runtime.gateway, integration), accepts=accepts))
+        else:
+            log.warning(
+                "no [integrations.%s] in the integrations file: %s keeps its messages unconsumed",
+                integration,
+                queue.name,
+            )
+    return Wiring(steps=steps)
 
 
 DEFINITION = ServiceDefinition(NAME, 8003, queues, wire)

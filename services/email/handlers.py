@@ -1,0 +1,52 @@
+"""The send step: render, send, and say so with `email.sent.v1` or `email.failed.v1`."""
+
+from __future__ import annotations
+
+from contracts.emails import EmailFailedV1, EmailRequestedV1, EmailSentV1
+from contracts.envelope import utc_now
+from services.email.providers import Provider
+from services.email.rendering import Renderer
+from shared.consumer import Delivery, Handler
+from shared.errors import DeferredError, PermanentError
+from shared.redact import Redactor
+
+
+def sender(
+    renderer: Renderer, provider: Provider, redactor: Redactor, ladder_length: int
+) -> Handler:
+    """The handler of `email.send`."""
+
+    async def send_email(delivery: Delivery[EmailRequestedV1]) -> None:
+        request = delivery.data
+        if request.send_after is not None and request.send_after > utc_now():
+            raise DeferredError(request.send_after)  # waits on the broker, not in memory
+        try:
+            email = renderer.render(request)
+            provider_id = await provider.send(email, delivery.event.id)
+        except Exception as error:
+            final = isinstance(error, PermanentError) or delivery.attempt > ladder_length
+            if final:
+                await delivery.publish(
+                    EmailFailedV1(
+                        request_id=delivery.event.id,
+                        to=request.to,
+                        provider=provider.name,
+                        reason=redactor.clean(f"{type(error).__name__}: {error}"),
+                        attempts=delivery.attempt,
+                        failed_at=utc_now(),
+                    ),
+                    require_route=False,
+                )
+            raise
+        await delivery.publish(
+            EmailSentV1(
+                request_id=delivery.event.id,
+                to=request.to,
+                provider=provider.name,
+                provider_message_id=provider_id,
+                sent_at=utc_now(),
+            ),
+            require_route=False,
+        )
+
+    return send_email

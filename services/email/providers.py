@@ -1,0 +1,138 @@
+"""Mail providers: SMTP (aiosmtplib), a JSON mail API through the gateway, and the console."""
+
+from __future__ import annotations
+
+import sys
+from email.message import EmailMessage
+from typing import Protocol, TextIO
+
+import aiosmtplib
+
+from services.email.rendering import RenderedEmail
+from shared.config import EmailConfig, read_secret
+from shared.errors import ConfigError, PermanentError, TransientError
+from shared.gateway import Gateway
+
+
+class Provider(Protocol):
+    """Sends one rendered email; returns the provider's message id if it gives one."""
+
+    name: str
+
+    async def send(self, email: RenderedEmail, message_id: str) -> str | None:
+        """Send, or raise TransientError / PermanentError."""
+        ...
+
+
+def mime(email: RenderedEmail, sender: str, message_id: str) -> EmailMessage:
+    """A multipart/alternative message with a text and an HTML part."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = email.to
+    message["Subject"] = email.subject
+    # A stable Message-ID lets mail systems recognise a resend after a crash as the same mail.
+    message["Message-ID"] = f"<{message_id}@eventyard>"
+    message.set_content(email.text)
+    message.add_alternative(email.html, subtype="html")
+    return message
+
+
+class ConsoleProvider:
+    """Prints the email (development and the demo)."""
+
+    name = "console"
+
+    def __init__(self, sender: str, out: TextIO | None = None) -> None:
+        self._sender = sender
+        self._out = out
+
+    async def send(self, email: RenderedEmail, message_id: str) -> str | None:
+        """Print it; never fails."""
+        out = self._out or sys.stdout
+        out.write(
+            f"--- email {message_id} ---\nFrom: {self._sender}\nTo: {email.to}\n"
+            f"Subject: {email.subject}\n\n{email.text.rstrip()}\n--- end of email ---\n"
+        )
+        out.flush()
+        return f"<{message_id}@eventyard>"
+
+
+class SmtpProvider:
+    """Sends over SMTP: 4xx answers and connection trouble are transient, 5xx permanent."""
+
+    name = "smtp"
+
+    def __init__(self, config: EmailConfig) -> None:
+        self._config = config
+        self._password = read_secret(config.smtp_password) if config.smtp_password else None
+
+    async def send(self, email: RenderedEmail, message_id: str) -> str | None:
+        """Send through the relay."""
+        c = self._config
+        try:
+            await aiosmtplib.send(
+                mime(email, c.from_address, message_id),
+                hostname=c.smtp_host,
+                port=c.smtp_port,
+                username=c.smtp_username,
+                password=self._password,
+                use_tls=c.smtp_tls == "tls",
+                start_tls=c.smtp_tls == "starttls",
+                timeout=c.smtp_timeout_seconds,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            raise _by_code(min(r.code for r in error.recipients), error) from error
+        except aiosmtplib.SMTPResponseException as error:
+            raise _by_code(error.code, error) from error
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            raise TransientError(f"SMTP {c.smtp_host}:{c.smtp_port}: {error}") from error
+        return f"<{message_id}@eventyard>"
+
+
+def _by_code(code: int, error: Exception) -> TransientError | PermanentError:
+    text = f"SMTP {code}: {error}"
+    return PermanentError(text) if 500 <= code < 600 else TransientError(text)
+
+
+class HttpProvider:
+    """A JSON mail API called through the gateway, with the event id as idempotency key."""
+
+    name = "http"
+
+    def __init__(self, config: EmailConfig, gateway: Gateway) -> None:
+        if not config.http_integration:
+            raise ConfigError("email.provider = 'http' needs email.http_integration")
+        self._config = config
+        self._gateway = gateway
+
+    async def send(self, email: RenderedEmail, message_id: str) -> str | None:
+        """POST the message; the gateway maps 5xx/429 to transient and other 4xx to permanent."""
+        c = self._config
+        response = await self._gateway.request(
+            c.http_integration or "",
+            "POST",
+            c.http_path,
+            json={
+                "from": c.from_address,
+                "to": email.to,
+                "subject": email.subject,
+                "text": email.text,
+                "html": email.html,
+            },
+            idempotency_key=message_id,
+        )
+        try:
+            answer = response.json()
+        except ValueError:
+            return None
+        found = answer.get("id") if isinstance(answer, dict) else None
+        return str(found) if found is not None else None
+
+
+def provider_for(config: EmailConfig, gateway: Gateway) -> Provider:
+    """The provider the integrations file chose."""
+    if config.provider == "smtp":
+        return SmtpProvider(config)
+    if config.provider == "http":
+        return HttpProvider(config, gateway)
+    return ConsoleProvider(config.from_address)

@@ -1,0 +1,120 @@
+"""The three follow-up steps of a paid order, each independent of the others."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+
+from contracts.emails import EmailRequestedV1
+from contracts.envelope import utc_now
+from contracts.orders import (
+    OrderConfirmationRequestedV1,
+    OrderCreatedV1,
+    OrderCrmSyncedV1,
+    OrderWarehouseNotifiedV1,
+)
+from shared.consumer import Delivery, Handler
+from shared.gateway import Gateway
+
+CRM_SYNC_PATH = "/orders/sync"
+WAREHOUSE_PATH = "/shipments"
+CONFIRMATION_TEMPLATE = "order_confirmation"
+
+
+def sync_to_crm(gateway: Gateway, integration: str = "crm") -> Handler:
+    """Upsert the customer and the order in the CRM (idempotency key = event id)."""
+
+    async def sync(delivery: Delivery[OrderCreatedV1]) -> None:
+        order = delivery.data
+        response = await gateway.request(
+            integration,
+            "POST",
+            CRM_SYNC_PATH,
+            json={
+                "customer": order.customer.model_dump(mode="json"),
+                "order": order.model_dump(mode="json", exclude={"customer"}),
+            },
+            idempotency_key=delivery.event.id,
+        )
+        await delivery.publish(
+            OrderCrmSyncedV1(
+                order_id=order.order_id,
+                customer_id=order.customer.id,
+                crm_reference=_reference(response),
+                synced_at=utc_now(),
+            ),
+            require_route=False,
+        )
+
+    return sync
+
+
+def request_confirmation() -> Handler:
+    """Ask the email service for the confirmation (a stable id: a retry asks only once)."""
+
+    async def confirm(delivery: Delivery[OrderCreatedV1]) -> None:
+        order = delivery.data
+        request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{delivery.event.id}/confirmation"))
+        await delivery.publish(
+            EmailRequestedV1(
+                to=order.customer.email,
+                template=CONFIRMATION_TEMPLATE,
+                variables={
+                    "name": order.customer.name,
+                    "order_id": order.order_id,
+                    "total": f"{order.total_minor / 100:.2f} {order.currency}",
+                    "city": order.shipping_address.city,
+                    "lines": [{"name": ln.name, "quantity": ln.quantity} for ln in order.lines],
+                },
+                priority="high",
+            ),
+            event_id=request_id,
+        )
+        await delivery.publish(
+            OrderConfirmationRequestedV1(
+                order_id=order.order_id, email_request_id=request_id, requested_at=utc_now()
+            ),
+            require_route=False,
+        )
+
+    return confirm
+
+
+def notify_warehouse(gateway: Gateway, integration: str = "warehouse") -> Handler:
+    """Tell the warehouse to ship (idempotency key = event id)."""
+
+    async def notify(delivery: Delivery[OrderCreatedV1]) -> None:
+        order = delivery.data
+        response = await gateway.request(
+            integration,
+            "POST",
+            WAREHOUSE_PATH,
+            json={
+                "order_id": order.order_id,
+                "lines": [ln.model_dump(mode="json") for ln in order.lines],
+                "ship_to": order.shipping_address.model_dump(mode="json"),
+                "recipient": order.customer.name,
+            },
+            idempotency_key=delivery.event.id,
+        )
+        await delivery.publish(
+            OrderWarehouseNotifiedV1(
+                order_id=order.order_id,
+                shipment_reference=_reference(response),
+                notified_at=utc_now(),
+            ),
+            require_route=False,
+        )
+
+    return notify
+
+
+def _reference(response: httpx.Response) -> str | None:
+    try:
+        answer: Any = response.json()
+    except ValueError:
+        return None
+    found = answer.get("id") if isinstance(answer, dict) else None
+    return str(found)[:200] if found is not None else None

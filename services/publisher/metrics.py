@@ -1,0 +1,26 @@
+"""publisher's own metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter
+
+from shared.metrics import PREFIX
+
+
+class PublisherMetrics:
+    """Deliveries by destination and outcome."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.deliveries = Counter(
+            f"{PREFIX}_deliveries_total",
+            "Delivery attempts by destination and outcome (succeeded, transient, permanent, "
+            "gone, disabled, best_effort_failed).",
+            ["destination", "outcome"],
+            registry=registry,
+        )
+        self.fanned_out = Counter(
+            f"{PREFIX}_fanout_messages_total",
+            "Delivery messages the fan-out put on a destination's queue.",
+            ["destination"],
+            registry=registry,
+        )

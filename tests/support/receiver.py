@@ -1,0 +1,111 @@
+"""A local HTTP receiver that verifies our signatures, dedupes, and misbehaves on request."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from shared.http import http_server
+from tests.support.services import free_port
+
+
+@dataclass
+class Hit:
+    """One request as the receiver saw it."""
+
+    at: float
+    webhook_id: str | None
+    idempotency_key: str | None
+    verified: bool
+    body: Any
+    headers: dict[str, str]
+    path: str = ""
+    status: int = 0
+
+
+@dataclass
+class Receiver:
+    """Records every hit; answers `status` (or the next of `script`), maybe after `delay`."""
+
+    secret: str | None = None
+    status: int = 200
+    script: list[int] = field(default_factory=list)
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    hits: list[Hit] = field(default_factory=list)
+    url: str = ""
+
+    @property
+    def base(self) -> str:
+        """The receiver's origin, for an integration's `base_url`."""
+        return self.url.removesuffix("/hook")
+
+    @property
+    def succeeded(self) -> list[Hit]:
+        """Hits answered with a 2xx."""
+        return [hit for hit in self.hits if 200 <= hit.status < 300]
+
+    @property
+    def unique(self) -> Counter[str]:
+        """Hits per webhook id (a receiver deduping by id would act once per key)."""
+        return Counter(h.webhook_id or "" for h in self.hits)
+
+    @property
+    def verified(self) -> bool:
+        """Whether every hit carried a valid signature."""
+        return all(h.verified for h in self.hits)
+
+    async def handle(self, request: Request) -> Response:
+        body = await request.body()
+        verified = False
+        if self.secret is not None:
+            try:
+                Webhook(self.secret).verify(body, dict(request.headers))
+                verified = True
+            except WebhookVerificationError:
+                verified = False
+        hit = Hit(
+            at=time.monotonic(),
+            webhook_id=request.headers.get("webhook-id"),
+            idempotency_key=request.headers.get("idempotency-key"),
+            verified=verified,
+            body=orjson.loads(body) if body else None,
+            headers=dict(request.headers),
+            path=request.url.path,
+        )
+        self.hits.append(hit)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        hit.status = self.script.pop(0) if self.script else self.status
+        answer = {"ok": hit.status < 300, "id": f"ref-{len(self.hits)}"}
+        return JSONResponse(answer, status_code=hit.status, headers=self.headers)
+
+
+@asynccontextmanager
+async def serving(receiver: Receiver) -> AsyncIterator[Receiver]:
+    """Serve the receiver on a free loopback port (its `url` is set) until the block ends."""
+    port = free_port()
+    app = Starlette(routes=[Route("/{path:path}", receiver.handle, methods=["POST", "GET"])])
+    server = http_server(app, "127.0.0.1", port)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    receiver.url = f"http://127.0.0.1:{port}/hook"
+    try:
+        yield receiver
+    finally:
+        server.should_exit = True
+        server.force_exit = True
+        await task
