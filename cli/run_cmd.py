@@ -12,6 +12,7 @@ import typer
 
 from cli.common import EXIT_BAD_INPUT, EXIT_FAILED, fail, load
 from services.catalog import SERVICES
+from shared.errors import ConfigError
 from shared.logs import configure_logging
 from shared.service import run_service
 
@@ -38,11 +39,14 @@ def run_command(
         )
     settings, integrations, topology = load()
     configure_logging(definition.name, settings.log_level)
-    asyncio.run(
-        run_service(
-            definition, settings, integrations, topology, port=port or definition.default_port
+    try:
+        asyncio.run(
+            run_service(
+                definition, settings, integrations, topology, port=port or definition.default_port
+            )
         )
-    )
+    except ConfigError as error:  # e.g. a secret the integrations file names is not set
+        fail(f"{definition.name}: {error}", EXIT_BAD_INPUT)
 
 
 def run_all(base_port: int | None) -> int:

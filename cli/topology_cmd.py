@@ -6,7 +6,7 @@ import typer
 from aio_pika.abc import AbstractConnection
 
 from cli.common import load, open_connection, run, table
-from shared.parking import depth
+from shared.parking import QueueCounter
 from shared.topology import Topology, declare
 
 app = typer.Typer(help="Declare and inspect exchanges and queues.", no_args_is_help=True)
@@ -45,18 +45,19 @@ def show() -> None:
 
 async def describe(connection: AbstractConnection, topology: Topology) -> str:
     """The topology as a table: queue, kind, bindings, messages, consumers."""
+    counter = QueueCounter(connection)
     rows: list[list[object]] = []
-    for queue in topology.queues:
+    names = [
+        (name, kind, bindings)
+        for queue in topology.queues
         for name, kind, bindings in (
             (queue.name, "work", ", ".join(queue.bindings) or "-"),
             (queue.parked, "parked", "-"),
-        ):
-            rows.append([name, kind, bindings, *await _counts(connection, name)])
-    for name in topology.ladder:
-        rows.append([name, "retry", "-", *await _counts(connection, name)])
+        )
+    ]
+    names += [(name, "retry", "-") for name in dict.fromkeys(topology.ladder)]
+    for name, kind, bindings in names:
+        found = await counter.count(name)
+        rows.append([name, kind, bindings, *(found if found is not None else ("missing", "-"))])
+    await counter.close()
     return table(rows, ["queue", "kind", "bindings", "messages", "consumers"])
-
-
-async def _counts(connection: AbstractConnection, name: str) -> tuple[object, object]:
-    found = await depth(connection, name)
-    return found if found is not None else ("missing", "-")

@@ -130,6 +130,28 @@ class IntegrationsFile(_Table):
             raise ValueError(f"{', '.join(shared)}: a destination and an integration share a name")
         return self
 
+    def catalogue(self) -> list[tuple[str, str, Catalogue]]:
+        """(kind, name, answers) for every connection the file declares."""
+        entries: list[tuple[str, str, Catalogue]] = [
+            *(("source", n, c) for n, c in self.sources.items()),
+            *(("destination", n, c) for n, c in self.destinations.items()),
+            *(("integration", n, c) for n, c in self.integrations.items()),
+        ]
+        if "email" in self.model_fields_set:
+            entries.append(("email", self.email.provider, self.email))
+        return entries
+
+    def unanswered(self) -> list[str]:
+        """`<table>: <missing questions>` for every connection that does not justify itself."""
+        tables = {"source": "sources", "destination": "destinations", "integration": "integrations"}
+        return [
+            f"{tables[kind]}.{name}: {', '.join(missing)}"
+            if kind in tables
+            else f"email: {', '.join(missing)}"
+            for kind, name, answers in self.catalogue()
+            if (missing := answers.missing_answers())
+        ]
+
     def secret_names(self) -> list[str]:
         """Every environment-variable name the file says holds a secret."""
         names = [n for s in self.sources.values() for n in s.secrets]
@@ -146,7 +168,7 @@ def load_integrations(path: Path) -> IntegrationsFile:
         return IntegrationsFile()
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        return IntegrationsFile.model_validate(raw)
+        integrations = IntegrationsFile.model_validate(raw)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from error
     except ValidationError as error:
@@ -154,6 +176,14 @@ def load_integrations(path: Path) -> IntegrationsFile:
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
         )
         raise ConfigError(f"{path}: {problems}") from error
+    unanswered = integrations.unanswered()
+    if unanswered:
+        # Every connection is a commitment: it must say what it gives, needs, risks and weighs.
+        raise ConfigError(
+            f"{path}: every connection needs capability, dependency, on_failure and "
+            f"criticality; missing: {'; '.join(unanswered)}"
+        )
+    return integrations
 
 
 def read_secret(env_name: str) -> str:

@@ -12,7 +12,12 @@ from typing import Any
 
 import aio_pika
 import orjson
-from aio_pika.abc import AbstractConnection, AbstractIncomingMessage, DeliveryMode
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractConnection,
+    AbstractIncomingMessage,
+    DeliveryMode,
+)
 
 from contracts.envelope import utc_now
 from shared import headers as h
@@ -106,17 +111,39 @@ def replay_message(message: AbstractIncomingMessage) -> aio_pika.Message:
     )
 
 
+class QueueCounter:
+    """Passive declares on one reused channel, reopened only after a missing queue closed it."""
+
+    def __init__(self, connection: AbstractConnection) -> None:
+        self._connection = connection
+        self._channel: AbstractChannel | None = None
+
+    async def count(self, queue: str) -> tuple[int, int] | None:
+        """(messages ready, consumers) of a queue, or None if it does not exist."""
+        if self._channel is None or self._channel.is_closed:
+            self._channel = await self._connection.channel()
+        try:
+            declared = await self._channel.declare_queue(queue, passive=True)
+        except aio_pika.exceptions.ChannelClosed:
+            self._channel = None  # the broker closed it over the missing queue
+            return None
+        result = declared.declaration_result
+        return result.message_count or 0, result.consumer_count or 0
+
+    async def close(self) -> None:
+        """Close the channel, if open."""
+        if self._channel is not None and not self._channel.is_closed:
+            with contextlib.suppress(Exception):
+                await self._channel.close()
+
+
 async def depth(connection: AbstractConnection, queue: str) -> tuple[int, int] | None:
-    """(messages ready, consumers) of a queue, or None if it does not exist."""
-    channel = await connection.channel()
+    """(messages ready, consumers) of one queue, or None if it does not exist."""
+    counter = QueueCounter(connection)
     try:
-        declared = await channel.declare_queue(queue, passive=True)
-    except aio_pika.exceptions.ChannelClosed:
-        return None
-    result = declared.declaration_result
-    with contextlib.suppress(Exception):
-        await channel.close()
-    return result.message_count or 0, result.consumer_count or 0
+        return await counter.count(queue)
+    finally:
+        await counter.close()
 
 
 async def peek(

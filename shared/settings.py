@@ -29,6 +29,15 @@ class RetrySettings(BaseModel):
         return delays
 
 
+class HealthSettings(BaseModel):
+    """How often the health service looks, and what it calls degraded."""
+
+    interval_seconds: float = Field(default=10.0, gt=0)
+    check_timeout_seconds: float = Field(default=5.0, gt=0)
+    queue_depth_warning: int = Field(default=1000, ge=1)
+    backlog_warning_seconds: float = Field(default=300.0, gt=0)
+
+
 class Settings(BaseSettings):
     """Everything a process reads from its environment."""
 
@@ -39,6 +48,7 @@ class Settings(BaseSettings):
     broker_url: SecretStr = SecretStr(DEFAULT_BROKER_URL)
     config: Path = Path("eventyard.toml")
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
     prefetch: int = Field(default=100, ge=1, le=65535)
     heartbeat_seconds: int = Field(default=10, ge=0)
     publish_timeout_seconds: float = Field(default=10.0, gt=0)

@@ -1,14 +1,30 @@
-"""health: watches the broker, every queue and every integration."""
+"""health: watches the broker, every queue and every integration; keeps the catalogue."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from contracts.integrations import IntegrationHealthChangedV1
+from services.health.checks import Checker, probe_policy
+from services.health.metrics import HealthMetrics
+from services.health.report import SEVERITY, Change, HealthReport
+from shared.broker import connect
 from shared.config import IntegrationsFile
+from shared.publishing import EventPublisher
 from shared.service import Runtime, ServiceDefinition, Wiring
 from shared.topology import WorkQueue
 
+log = logging.getLogger(__name__)
+
 NAME = "health"
+INTEGRATION_PREFIX = "integration:"
 
 
 def queues(_: IntegrationsFile) -> Sequence[WorkQueue]:
@@ -17,8 +33,75 @@ def queues(_: IntegrationsFile) -> Sequence[WorkQueue]:
 
 
 async def wire(runtime: Runtime) -> Wiring:
-    """Nothing checked yet: the checks arrive with the health issue."""
-    return Wiring()
+    """Start the check loop; serve `/health`."""
+    settings = runtime.settings
+    for name, config in runtime.integrations.integrations.items():
+        if config.health_url:
+            runtime.gateway.add(probe_policy(name, config))
+    metrics = HealthMetrics(runtime.metrics.registry)
+    checker = Checker(
+        settings=settings.health,
+        topology=runtime.topology,
+        integrations=runtime.integrations.integrations,
+        gateway=runtime.gateway,
+        connect=lambda: connect(settings, "eventyard-health-check", within=5),
+        metrics=metrics,
+    )
+    report = HealthReport()
+    criticality = {n: c.criticality for n, c in runtime.integrations.integrations.items()}
+
+    async def loop() -> None:
+        while True:
+            changes = report.record(await checker.round())
+            for name, state in report.components.items():
+                metrics.component.labels(name).set(SEVERITY[state.status])
+            for change in changes:
+                await _announce(runtime.publisher, change, criticality)
+            await asyncio.sleep(settings.health.interval_seconds)
+
+    task = asyncio.create_task(loop(), name="health-checks")
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def health(_: Request) -> Response:
+        return JSONResponse(report.as_json())
+
+    return Wiring(routes=[Route("/health", health, methods=["GET"])], on_stop=[stop])
+
+
+async def _announce(
+    publisher: EventPublisher, change: Change, criticality: Mapping[str, str | None]
+) -> None:
+    """Publish `integration.health.changed.v1` for an integration whose status changed."""
+    if not change.component.startswith(INTEGRATION_PREFIX):
+        return
+    if change.previous is None and change.current == "healthy":
+        return  # the first look at a healthy integration is not news
+    name = change.component.removeprefix(INTEGRATION_PREFIX)
+    log.warning(
+        "integration health changed",
+        extra={
+            "integration": name,
+            "from": change.previous,
+            "to": change.current,
+            "reason": change.reason,
+        },
+    )
+    await publisher.publish(
+        IntegrationHealthChangedV1(
+            integration=name,
+            previous=change.previous,
+            current=change.current,
+            reason=change.reason[:500],
+            criticality=criticality.get(name),
+            changed_at=change.at,
+        ),
+        subject=name,
+        require_route=False,
+    )
 
 
 DEFINITION = ServiceDefinition(NAME, 8004, queues, wire)

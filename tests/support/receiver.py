@@ -63,6 +63,16 @@ class Receiver:
         return Counter(h.webhook_id or "" for h in self.hits)
 
     @property
+    def by_idempotency_key(self) -> Counter[str]:
+        """Hits per Idempotency-Key: a receiver deduping by key acts once per entry here."""
+        return Counter(h.idempotency_key or "" for h in self.hits)
+
+    @property
+    def in_flight(self) -> list[Hit]:
+        """Hits still being answered (the receiver is sleeping on them)."""
+        return [hit for hit in self.hits if hit.status == 0]
+
+    @property
     def verified(self) -> bool:
         """Whether every hit carried a valid signature."""
         return all(h.verified for h in self.hits)
@@ -94,9 +104,9 @@ class Receiver:
 
 
 @asynccontextmanager
-async def serving(receiver: Receiver) -> AsyncIterator[Receiver]:
-    """Serve the receiver on a free loopback port (its `url` is set) until the block ends."""
-    port = free_port()
+async def serving(receiver: Receiver, port: int | None = None) -> AsyncIterator[Receiver]:
+    """Serve the receiver on a loopback port (its `url` is set) until the block ends."""
+    port = port or free_port()
     app = Starlette(routes=[Route("/{path:path}", receiver.handle, methods=["POST", "GET"])])
     server = http_server(app, "127.0.0.1", port)
     task = asyncio.create_task(server.serve())

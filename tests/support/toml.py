@@ -27,9 +27,29 @@ def _table(prefix: str, table: dict[str, Any], lines: list[str]) -> None:
             _table(f"{prefix}.{key}" if prefix else key, sub, lines)
 
 
+STAND_IN_ANSWERS = {
+    "capability": "a local stand-in for tests",
+    "dependency": "the test process",
+    "on_failure": "the test fails",
+    "criticality": "low",
+}
+
+
+def answered(config: dict[str, Any]) -> dict[str, Any]:
+    """The config with the four catalogue answers filled in wherever a table lacks them."""
+    filled: dict[str, Any] = {
+        kind: {name: {**STAND_IN_ANSWERS, **table} for name, table in config[kind].items()}
+        for kind in ("sources", "destinations", "integrations")
+        if kind in config
+    }
+    if "email" in config:
+        filled["email"] = {**STAND_IN_ANSWERS, **config["email"]}
+    return {**config, **filled}
+
+
 def write_integrations(path: Path, config: dict[str, Any]) -> Path:
-    """Write `config` as TOML to `path`."""
+    """Write `config` as TOML to `path`, with stand-in catalogue answers where missing."""
     lines: list[str] = []
-    _table("", config, lines)
+    _table("", answered(config), lines)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -13,6 +13,10 @@ GOOD = """
 [sources.shop]
 scheme = "standard-webhooks"
 secrets = ["SHOP_WEBHOOK_SECRET", "SHOP_WEBHOOK_SECRET_PREVIOUS"]
+capability = "x"
+dependency = "y"
+on_failure = "z"
+criticality = "low"
 [sources.shop.map]
 "order.paid" = "order.created.v1"
 
@@ -20,6 +24,10 @@ secrets = ["SHOP_WEBHOOK_SECRET", "SHOP_WEBHOOK_SECRET_PREVIOUS"]
 url = "https://partner.example.com/hooks"
 events = ["order.*.v1"]
 secrets = ["PARTNER_SIGNING_SECRET"]
+capability = "x"
+dependency = "y"
+on_failure = "z"
+criticality = "low"
 
 [integrations.crm]
 base_url = "https://crm.example.com/api"
@@ -33,6 +41,10 @@ criticality = "low"
 [email]
 provider = "smtp"
 smtp_port = 1025
+capability = "x"
+dependency = "y"
+on_failure = "z"
+criticality = "low"
 """
 
 
@@ -70,3 +82,28 @@ def test_mistakes_are_named(tmp_path: Path, text: str, reason: str) -> None:
     path.write_text(text)
     with pytest.raises(ConfigError, match=reason):
         load_integrations(path)
+
+
+def test_a_connection_without_its_four_answers_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "eventyard.toml"
+    path.write_text(
+        '[integrations.crm]\nbase_url = "https://crm.example.com"\ncapability = "records"\n'
+        '[email]\nprovider = "console"\n'
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_integrations(path)
+    message = str(refused.value)
+    assert "integrations.crm: dependency, on_failure, criticality" in message
+    assert "email: capability, dependency, on_failure, criticality" in message
+
+
+def test_the_example_file_answers_every_question() -> None:
+    example = Path(__file__).parents[2] / "eventyard.example.toml"
+    loaded = load_integrations(example)
+    assert loaded.unanswered() == []
+    assert {kind for kind, _, _ in loaded.catalogue()} == {
+        "source",
+        "destination",
+        "integration",
+        "email",
+    }
