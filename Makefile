@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install broker run test lint unit faults bench clean
+.PHONY: install tools broker run test lint unit faults bench clean
 
 $(BIN)/eventyard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,6 +12,14 @@ $(BIN)/eventyard: pyproject.toml
 	touch $@
 
 install: $(BIN)/eventyard  ## create .venv and install eventyard with everything the tests need
+
+tools:  ## test-only tools: promtool (Debian's prometheus) and the AsyncAPI parser (npm)
+	@command -v promtool >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus \
+	  >/dev/null 2>&1; } || echo "promtool not installed: its tests will be skipped"
+	@test -d tools/asyncapi/node_modules/@asyncapi/parser || { command -v npm >/dev/null 2>&1 && \
+	  npm ci --prefix tools/asyncapi --silent --no-audit --no-fund; } || \
+	  echo "npm not available: the AsyncAPI parser test will be skipped"
 
 broker:  ## make sure RabbitMQ answers (start the local one if it is stopped)
 	scripts/ensure-rabbitmq
@@ -25,7 +33,7 @@ lint: install  ## ruff and mypy (strict)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
-test: install broker lint  ## everything CI runs: lint, then the whole suite
+test: install tools broker lint  ## everything CI runs: lint, then the whole suite
 	$(BIN)/pytest
 
 unit: install  ## only the tests that need no broker

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from cli import contracts_cmd, destinations_cmd, parked_cmd, topology_cmd
+from cli.docs_cmd import docs
 from cli.integrations_cmd import integrations
 from cli.publish_cmd import publish
 from cli.run_cmd import run_command
@@ -17,6 +18,7 @@ app = typer.Typer(
 app.command("run")(run_command)
 app.command("publish")(publish)
 app.command("integrations")(integrations)
+app.command("docs")(docs)
 app.add_typer(topology_cmd.app, name="topology")
 app.add_typer(contracts_cmd.app, name="contracts")
 app.add_typer(parked_cmd.app, name="parked")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from starlette.routing import BaseRoute
 
+from contracts.base import Contract
 from shared.broker import connect_robust, publish_channel, redacted_url
 from shared.config import IntegrationsFile
 from shared.consumer import ConsumerContext, Step, StepConsumer
@@ -60,6 +61,8 @@ class ServiceDefinition:
     default_port: int
     queues: Callable[[IntegrationsFile], Sequence[WorkQueue]]
     wire: Callable[[Runtime], Awaitable[Wiring]]
+    summary: str = ""
+    emits: tuple[type[Contract], ...] = ()
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from contracts.emails import EmailRequestedV1
+from contracts.emails import EmailFailedV1, EmailRequestedV1, EmailSentV1
 from services.email.handlers import sender
 from services.email.providers import provider_for
 from services.email.rendering import Renderer
@@ -34,4 +34,11 @@ async def wire(runtime: Runtime) -> Wiring:
     return Wiring(steps=[Step(SEND_QUEUE, handler, accepts=(EmailRequestedV1,))])
 
 
-DEFINITION = ServiceDefinition(NAME, 8002, queues, wire)
+DEFINITION = ServiceDefinition(
+    NAME,
+    8002,
+    queues,
+    wire,
+    summary="Renders and sends requested email through SMTP, an HTTP mail API or the console.",
+    emits=(EmailSentV1, EmailFailedV1),
+)

@@ -104,4 +104,11 @@ async def _announce(
     )
 
 
-DEFINITION = ServiceDefinition(NAME, 8004, queues, wire)
+DEFINITION = ServiceDefinition(
+    NAME,
+    8004,
+    queues,
+    wire,
+    summary="Watches the broker, every queue and every integration; keeps the catalogue.",
+    emits=(IntegrationHealthChangedV1,),
+)

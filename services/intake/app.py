@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from starlette.routing import Route
 
+from contracts.orders import OrderCreatedV1
+from contracts.webhooks import WebhookReceivedV1
 from services.intake.dedupe import Deduplicator
 from services.intake.dropped import decode_dropped, republisher
 from services.intake.metrics import IntakeMetrics
@@ -45,4 +47,11 @@ async def wire(runtime: Runtime) -> Wiring:
     )
 
 
-DEFINITION = ServiceDefinition(NAME, 8000, queues, wire)
+DEFINITION = ServiceDefinition(
+    NAME,
+    8000,
+    queues,
+    wire,
+    summary="Verifies webhooks and validates dropped messages; publishes them once stored.",
+    emits=(WebhookReceivedV1, OrderCreatedV1),
+)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from contracts.orders import OrderCreatedV1
+from contracts.emails import EmailRequestedV1
+from contracts.orders import (
+    OrderConfirmationRequestedV1,
+    OrderCreatedV1,
+    OrderCrmSyncedV1,
+    OrderWarehouseNotifiedV1,
+)
 from services.order_followup.handlers import notify_warehouse, request_confirmation, sync_to_crm
 from shared.config import IntegrationsFile
 from shared.consumer import Step
@@ -45,4 +51,16 @@ async def wire(runtime: Runtime) -> Wiring:
     return Wiring(steps=steps)
 
 
-DEFINITION = ServiceDefinition(NAME, 8003, queues, wire)
+DEFINITION = ServiceDefinition(
+    NAME,
+    8003,
+    queues,
+    wire,
+    summary="CRM sync, confirmation email and warehouse notice as independent steps.",
+    emits=(
+        OrderCrmSyncedV1,
+        EmailRequestedV1,
+        OrderConfirmationRequestedV1,
+        OrderWarehouseNotifiedV1,
+    ),
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from contracts.deliveries import DeliveryFailedV1, DeliverySucceededV1
 from services.publisher.delivery import Destination, deliverer
 from services.publisher.fanout import destination_queue, fan_out
 from services.publisher.metrics import PublisherMetrics
@@ -60,4 +61,11 @@ async def wire(runtime: Runtime) -> Wiring:
     )
 
 
-DEFINITION = ServiceDefinition(NAME, 8001, queues, wire)
+DEFINITION = ServiceDefinition(
+    NAME,
+    8001,
+    queues,
+    wire,
+    summary="Delivers events to partner webhooks, one queue and one pace per destination.",
+    emits=(DeliverySucceededV1, DeliveryFailedV1),
+)
