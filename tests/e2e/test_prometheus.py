@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 import shutil
 import signal
 import subprocess
@@ -73,5 +74,5 @@ async def test_prometheus_finds_eventyard_series_from_every_service(
     assert values == dict.fromkeys(SERVICES, "1")
 
 
-async def _covers(found: object, expected: set[str]) -> bool:
-    return expected <= await found()  # type: ignore[operator]
+async def _covers(found: Callable[[], Awaitable[set[str]]], expected: set[str]) -> bool:
+    return expected <= await found()
