@@ -106,6 +106,25 @@ class EmailConfig(Catalogue):
     http_path: str = "/send"
 
 
+class OAuthProviderConfig(Catalogue):
+    """A sign-in provider: `GET /oauth/{name}/start` and `/oauth/{name}/callback` on intake."""
+
+    authorize_url: HttpUrl
+    token_url: HttpUrl
+    userinfo_url: HttpUrl
+    client_id: str = Field(min_length=1)
+    client_secret: str = Field(min_length=1, description="env-var name holding it")
+    scopes: list[str] = Field(default_factory=list)
+    redirect_url: HttpUrl
+    success_url: HttpUrl
+    error_url: HttpUrl
+    state_secret: str = Field(min_length=1, description="env-var name of the signing key")
+    state_ttl_seconds: int = Field(default=600, ge=30)
+    session_ttl_seconds: int = Field(default=86400, ge=60)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    allow_private_network: bool = False
+
+
 class IntegrationsFile(_Table):
     """The whole integrations file."""
 
@@ -113,8 +132,9 @@ class IntegrationsFile(_Table):
     destinations: dict[str, DestinationConfig] = Field(default_factory=dict)
     integrations: dict[str, IntegrationConfig] = Field(default_factory=dict)
     email: EmailConfig = Field(default_factory=EmailConfig)
+    oauth: dict[str, OAuthProviderConfig] = Field(default_factory=dict)
 
-    @field_validator("destinations", "sources", "integrations")
+    @field_validator("destinations", "sources", "integrations", "oauth")
     @classmethod
     def _names(cls, tables: dict[str, object]) -> dict[str, object]:
         for name in tables:
@@ -136,6 +156,7 @@ class IntegrationsFile(_Table):
             *(("source", n, c) for n, c in self.sources.items()),
             *(("destination", n, c) for n, c in self.destinations.items()),
             *(("integration", n, c) for n, c in self.integrations.items()),
+            *(("oauth", n, c) for n, c in self.oauth.items()),
         ]
         if "email" in self.model_fields_set:
             entries.append(("email", self.email.provider, self.email))
@@ -143,7 +164,12 @@ class IntegrationsFile(_Table):
 
     def unanswered(self) -> list[str]:
         """`<table>: <missing questions>` for every connection that does not justify itself."""
-        tables = {"source": "sources", "destination": "destinations", "integration": "integrations"}
+        tables = {
+            "source": "sources",
+            "destination": "destinations",
+            "integration": "integrations",
+            "oauth": "oauth",
+        }
         return [
             f"{tables[kind]}.{name}: {', '.join(missing)}"
             if kind in tables
@@ -157,6 +183,7 @@ class IntegrationsFile(_Table):
         names = [n for s in self.sources.values() for n in s.secrets]
         names += [n for d in self.destinations.values() for n in d.secrets]
         names += [n for i in self.integrations.values() for n in i.credentials]
+        names += [n for o in self.oauth.values() for n in (o.client_secret, o.state_secret)]
         if self.email.smtp_password:
             names.append(self.email.smtp_password)
         return names

@@ -7,10 +7,12 @@ from collections.abc import Sequence
 from starlette.routing import Route
 
 from contracts.orders import OrderCreatedV1
+from contracts.users import UserAuthenticatedV1
 from contracts.webhooks import WebhookReceivedV1
 from services.intake.dedupe import Deduplicator
 from services.intake.dropped import decode_dropped, republisher
 from services.intake.metrics import IntakeMetrics
+from services.intake.oauth import OAuthRoutes, endpoints, load_provider
 from services.intake.routing import Parker, Router
 from services.intake.webhooks import Source, WebhookEndpoint
 from shared.config import IntegrationsFile, read_secret
@@ -41,9 +43,17 @@ async def wire(runtime: Runtime) -> Wiring:
         metrics=IntakeMetrics(runtime.metrics.registry),
         dedupe=Deduplicator(),
     )
+    providers = {}
+    for name, config in runtime.integrations.oauth.items():
+        for policy in endpoints(name, config):
+            runtime.gateway.add(policy)
+        providers[name] = load_provider(name, config)
+    oauth = OAuthRoutes(
+        providers, gateway=runtime.gateway, publisher=runtime.publisher, redactor=runtime.redactor
+    )
     return Wiring(
         steps=[Step(QUEUE, republisher(router), decoder=decode_dropped)],
-        routes=[Route("/webhooks/{source}", endpoint.handle, methods=["POST"])],
+        routes=[Route("/webhooks/{source}", endpoint.handle, methods=["POST"]), *oauth.routes()],
     )
 
 
@@ -53,5 +63,5 @@ DEFINITION = ServiceDefinition(
     queues,
     wire,
     summary="Verifies webhooks and validates dropped messages; publishes them once stored.",
-    emits=(WebhookReceivedV1, OrderCreatedV1),
+    emits=(WebhookReceivedV1, OrderCreatedV1, UserAuthenticatedV1),
 )

@@ -106,4 +106,5 @@ def test_the_example_file_answers_every_question() -> None:
         "destination",
         "integration",
         "email",
+        "oauth",
     }
