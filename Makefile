@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install tools broker run test lint unit faults bench clean
+.PHONY: install tools broker run demo test lint unit faults bench clean
 
 $(BIN)/eventyard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,20 @@ tools:  ## test-only tools: promtool (Debian's prometheus) and the AsyncAPI pars
 broker:  ## make sure RabbitMQ answers (start the local one if it is stopped)
 	scripts/ensure-rabbitmq
 
+# Without an eventyard.toml of your own, `make run` uses the demo's integrations file (stand-ins
+# on loopback that `eventyard demo` serves), its stand-in secrets and a short retry ladder.
+ifeq ($(wildcard eventyard.toml),)
+RUN_ENV := set -a && . cli/demo/demo.env && set +a && export EVENTYARD_CONFIG=cli/demo/eventyard.demo.toml &&
+else
+RUN_ENV := export EVENTYARD_CONFIG=eventyard.toml &&
+endif
+
 run: install broker  ## run all five services against the local RabbitMQ
-	$(BIN)/eventyard topology apply
-	$(BIN)/eventyard run all
+	@$(RUN_ENV) echo "integrations file: $$EVENTYARD_CONFIG" && \
+	  $(BIN)/eventyard topology apply && exec $(BIN)/eventyard run all
+
+demo: install broker  ## the narrated demo (starts the services itself if none answer)
+	$(BIN)/eventyard demo
 
 lint: install  ## ruff and mypy (strict)
 	$(BIN)/ruff check .

@@ -104,6 +104,9 @@ class EmailConfig(Catalogue):
     smtp_timeout_seconds: float = Field(default=15.0, gt=0)
     http_integration: str | None = None
     http_path: str = "/send"
+    console_path: Path | None = Field(
+        default=None, description="console provider: also append each email to this file"
+    )
 
 
 class OAuthProviderConfig(Catalogue):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Protocol, TextIO
 
 import aiosmtplib
@@ -42,18 +43,23 @@ class ConsoleProvider:
 
     name = "console"
 
-    def __init__(self, sender: str, out: TextIO | None = None) -> None:
+    def __init__(self, sender: str, out: TextIO | None = None, path: Path | None = None) -> None:
         self._sender = sender
         self._out = out
+        self._path = path
 
     async def send(self, email: RenderedEmail, message_id: str) -> str | None:
-        """Print it; never fails."""
-        out = self._out or sys.stdout
-        out.write(
+        """Print it (and append it to `path`, where the demo reads it)."""
+        text = (
             f"--- email {message_id} ---\nFrom: {self._sender}\nTo: {email.to}\n"
             f"Subject: {email.subject}\n\n{email.text.rstrip()}\n--- end of email ---\n"
         )
+        out = self._out or sys.stdout
+        out.write(text)
         out.flush()
+        if self._path is not None:
+            with self._path.open("a", encoding="utf-8") as log:
+                log.write(text)
         return f"<{message_id}@eventyard>"
 
 
@@ -135,4 +141,4 @@ def provider_for(config: EmailConfig, gateway: Gateway) -> Provider:
         return SmtpProvider(config)
     if config.provider == "http":
         return HttpProvider(config, gateway)
-    return ConsoleProvider(config.from_address)
+    return ConsoleProvider(config.from_address, path=config.console_path)

@@ -1,0 +1,297 @@
+"""Runs the demo: services (started if none answer), stand-ins, two orders, one CRM outage."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+from prometheus_client import CollectorRegistry
+
+from cli.demo.mailbox import follow
+from cli.demo.observer import Observer
+from cli.demo.script import Narrator, Order, new_order_id, order_paid, stop
+from cli.demo.standins import CRM_PORT, PARTNER_PORT, WAREHOUSE_PORT, StandIns
+from services.catalog import SERVICES
+from services.publisher.signing import signature_headers
+from shared.broker import connect
+from shared.config import IntegrationsFile
+from shared.errors import EventyardError
+from shared.gateway import EndpointPolicy, Gateway
+from shared.http import http_server
+from shared.redact import Redactor
+from shared.settings import Settings
+from shared.topology import Topology
+
+DEMO_DIR = Path(__file__).parent
+DEMO_CONFIG = DEMO_DIR / "eventyard.demo.toml"
+DEMO_ENV = DEMO_DIR / "demo.env"
+CRM_FAILURES_BEFORE_RECOVERY = 2
+
+
+def demo_environment() -> dict[str, str]:
+    """The demo's secrets and short ladder (from demo.env), under whatever is already set."""
+    values = {}
+    for line in DEMO_ENV.read_text().splitlines():
+        if line.strip() and not line.startswith("#") and "=" in line:
+            name, value = line.split("=", 1)
+            values[name.strip()] = value.strip()
+    return {**values, **{k: v for k, v in os.environ.items() if k in values}}
+
+
+@asynccontextmanager
+async def standins_served(standins: StandIns) -> AsyncIterator[None]:
+    """Serve the three stand-ins on their fixed loopback ports."""
+    servers = [
+        http_server(app, "127.0.0.1", port)
+        for app, port in (
+            (standins.partner(), PARTNER_PORT),
+            (standins.crm(), CRM_PORT),
+            (standins.warehouse(), WAREHOUSE_PORT),
+        )
+    ]
+    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    try:
+        for server, task in zip(servers, tasks, strict=True):
+            while not server.started:
+                if task.done():
+                    raise EventyardError(
+                        f"cannot serve the stand-ins on ports {PARTNER_PORT}-{WAREHOUSE_PORT}: "
+                        "is another demo running?"
+                    )
+                await asyncio.sleep(0.02)
+        yield
+    finally:
+        for server in servers:
+            server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class Demo:
+    """The whole run; `run()` returns the exit code."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        integrations: IntegrationsFile,
+        topology: Topology,
+        *,
+        base_port: int,
+        start: bool,
+        out: TextIO,
+        record: Path | None,
+    ) -> None:
+        self._settings = settings
+        self._integrations = integrations
+        self._topology = topology
+        self._base_port = base_port
+        self._start = start
+        self._out = out
+        self._record = record
+        env = demo_environment()
+        self._shop_secret = env["DEMO_SHOP_SECRET"]
+        self.standins = StandIns(partner_secret=env["DEMO_PARTNER_SECRET"])
+        self.narrator = Narrator(out, topology, self.standins)
+        self.standins.feed = self.narrator.feed
+        urls = {n: f"http://127.0.0.1:{base_port + i}" for i, n in enumerate(SERVICES)}
+        self._urls = urls
+        self._gateway = Gateway(
+            [
+                EndpointPolicy(
+                    n,
+                    u,
+                    timeout=5,
+                    max_retries=0,
+                    allow_private_network=True,
+                    breaker_min_calls=1_000_000,
+                )
+                for n, u in urls.items()
+            ],
+            registry=CollectorRegistry(),
+            redactor=Redactor([self._shop_secret]),
+        )
+
+    async def run(self) -> int:
+        """Everything, in order; the services the demo started are stopped at the end."""
+        say = self.narrator.say
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(self._gateway.aclose)
+            if not await self._all_ready():
+                if not self._start:
+                    say("no services answer at " + self._urls["intake"] + " (run `make run`)", "✗")
+                    return 1
+                say("no services answer; starting all five with the demo's integrations file")
+                await stack.enter_async_context(self._services())
+            else:
+                say(f"using the services already running at {self._urls['intake']} …")
+            await stack.enter_async_context(standins_served(self.standins))
+            say(
+                f"stand-ins up: partner :{PARTNER_PORT} (verifies signatures), CRM :{CRM_PORT}, "
+                f"warehouse :{WAREHOUSE_PORT}; mail goes to the console provider"
+            )
+            connection = await connect(self._settings, "eventyard-demo")
+            stack.push_async_callback(connection.close)
+            await Observer(connection, self._topology, self.narrator.feed).start()
+            mail_path = self._integrations.email.console_path
+            if mail_path is not None:
+                follower = asyncio.create_task(follow(mail_path, self.narrator.feed))
+                stack.push_async_callback(stop, follower)
+            code = await self._story()
+            self._write_record()
+            return code
+
+    async def _story(self) -> int:
+        say = self.narrator.say
+        first = await self._send("Ada Lovelace", "London")
+        if first is None:
+            return 1
+        if not await self.narrator.until(
+            lambda: {"crm", "warehouse", "mail", "partner"} <= first.seen, within=30
+        ):
+            return self._missing(first, {"crm", "warehouse", "mail", "partner"})
+        say("order 1 went through every step. Now the CRM goes down.", "★")
+        self.standins.crm_down = True
+        second = await self._send("Grace Hopper", "Arlington")
+        if second is None:
+            return 1
+        ladder = sum(self._topology.delays[: CRM_FAILURES_BEFORE_RECOVERY + 1])
+        if not await self.narrator.until(
+            lambda: (
+                {"warehouse", "mail"} <= second.seen
+                and self._crm_failures(second) >= CRM_FAILURES_BEFORE_RECOVERY
+            ),
+            within=30 + ladder,
+        ):
+            return self._missing(second, {"warehouse", "mail", "crm_failed"})
+        say("email and warehouse finished without waiting for the CRM. The CRM comes back.", "★")
+        self.standins.crm_down = False
+        if not await self.narrator.until(
+            lambda: {"crm", "crm_synced"} <= second.seen, within=30 + ladder
+        ):
+            return self._missing(second, {"crm", "crm_synced"})
+        await self.narrator.until(lambda: False, within=1.0)  # let late facts print
+        say("the CRM step completed from the retry ladder; nothing was lost.", "★")
+        self._next_steps()
+        return 0
+
+    def _crm_failures(self, order: Order) -> int:
+        return sum(
+            1
+            for hit in self.standins.hits
+            if hit.standin == "crm"
+            and hit.status != 200
+            and isinstance(hit.body, dict)
+            and hit.body["order"]["order_id"] == order.order_id
+        )
+
+    async def _send(self, name: str, city: str) -> Order | None:
+        order = Order(new_order_id())
+        self.narrator.orders[order.order_id] = order
+        body = order_paid(order.order_id, name, city)
+        webhook_id = f"msg_{order.order_id}"
+        headers = signature_headers([self._shop_secret], webhook_id, int(time.time()), body)
+        self.narrator.say(
+            f"the shop sends a signed order.paid webhook for {order.order_id} "
+            f"(webhook-id {webhook_id}) to POST /webhooks/shop",
+            "→",
+        )
+        try:
+            answer = await self._gateway.request(
+                "intake",
+                "POST",
+                "/webhooks/shop",
+                content=body,
+                headers={**headers, "content-type": "application/json"},
+            )
+        except EventyardError as error:
+            self.narrator.say(
+                f"intake refused it: {error}. Are the running services using "
+                f"the demo's integrations file ({DEMO_CONFIG})?",
+                "✗",
+            )
+            return None
+        event_id = answer.json().get("event_id")
+        self.narrator.say(
+            f"intake stored it and answered {answer.status_code}: "
+            f"event {event_id} (order.created.v1)",
+            "✓",
+        )
+        return order
+
+    def _missing(self, order: Order, wanted: set[str]) -> int:
+        self.narrator.say(
+            f"gave up waiting for {order.order_id}: never saw "
+            f"{', '.join(sorted(wanted - order.seen))}",
+            "✗",
+        )
+        self._write_record()
+        return 1
+
+    def _next_steps(self) -> None:
+        self._out.write(
+            "\nTry next (with the services running: `make run` in another terminal):\n"
+            "  eventyard status            # live queues, rates, parked messages, breakers\n"
+            "  eventyard parked list       # what could not be delivered, and why\n"
+            "  eventyard integrations      # every connection, why it exists, its health\n"
+            f"  curl {self._urls['order-followup']}/metrics\n"
+            f"  curl {self._urls['health']}/health\n"
+        )
+
+    async def _all_ready(self) -> bool:
+        for name in SERVICES:
+            try:
+                await self._gateway.request(name, "GET", "/readyz")
+            except EventyardError:
+                return False
+        return True
+
+    @asynccontextmanager
+    async def _services(self) -> AsyncIterator[None]:
+        env = {**os.environ, **demo_environment(), "EVENTYARD_CONFIG": str(DEMO_CONFIG)}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "cli.main",
+            "run",
+            "all",
+            "--base-port",
+            str(self._base_port),
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not await self._all_ready():
+                if process.returncode is not None or time.monotonic() > deadline:
+                    raise EventyardError("the services did not start (try `make run` to see why)")
+                await asyncio.sleep(0.3)
+            self.narrator.say("all five services are ready", "✓")
+            yield
+        finally:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(process.wait(), 45)
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()
+            self.narrator.say("stopped the services the demo started")
+
+    def _write_record(self) -> None:
+        if self._record is None:
+            return
+        record: dict[str, Any] = {
+            "hits": [asdict(hit) for hit in self.standins.hits],
+            "mails": [asdict(mail) for mail in self.narrator.mails],
+            "orders": {k: sorted(v.seen) for k, v in self.narrator.orders.items()},
+        }
+        self._record.write_bytes(orjson.dumps(record, default=str, option=orjson.OPT_INDENT_2))

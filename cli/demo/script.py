@@ -1,0 +1,227 @@
+"""The demo's story: what it does, and what it prints from what the broker and stand-ins saw."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import orjson
+
+from cli.demo.mailbox import Mail
+from cli.demo.observer import Seen
+from cli.demo.standins import Hit, StandIns
+from services.publisher.patterns import matches
+from shared.topology import Topology
+
+Item = Hit | Seen | Mail
+
+
+@dataclass
+class Order:
+    """One order the demo sends, and what has been seen of it."""
+
+    order_id: str
+    correlation: str | None = None
+    seen: set[str] = field(default_factory=set)
+
+
+class Narrator:
+    """Prints each fact as it arrives and keeps score of what each order has reached."""
+
+    def __init__(self, out: TextIO, topology: Topology, standins: StandIns) -> None:
+        self._out = out
+        self._topology = topology
+        self._standins = standins
+        self._started = time.monotonic()
+        self.orders: dict[str, Order] = {}
+        self.mails: list[Mail] = []
+        self.feed: asyncio.Queue[Any] = asyncio.Queue()
+
+    def say(self, text: str, mark: str = " ") -> None:
+        """One timestamped line."""
+        elapsed = time.monotonic() - self._started
+        self._out.write(f"[{elapsed:6.2f}s] {mark} {text}\n")
+        self._out.flush()
+
+    def show(self, text: str) -> None:
+        """An indented block (an email, say)."""
+        for line in text.rstrip().splitlines():
+            self._out.write(f"           │ {line}\n")
+        self._out.flush()
+
+    async def until(self, goal: Callable[[], bool], within: float) -> bool:
+        """Narrate arriving facts until `goal()` holds; False after `within` seconds."""
+        deadline = time.monotonic() + within
+        while not goal():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                item = await asyncio.wait_for(self.feed.get(), remaining)
+            except TimeoutError:
+                return False
+            self.narrate(item)
+        return True
+
+    def narrate(self, item: Item) -> None:
+        """Say what one fact means."""
+        if isinstance(item, Hit):
+            self._hit(item)
+        elif isinstance(item, Mail):
+            self._mail(item)
+        else:
+            self._seen(item)
+
+    def _order_of(self, order_id: Any = None, correlation: Any = None) -> Order | None:
+        for order in self.orders.values():
+            if order.order_id == order_id or (correlation and order.correlation == correlation):
+                return order
+        return None
+
+    def _hit(self, hit: Hit) -> None:
+        body = hit.body if isinstance(hit.body, dict) else {}
+        if hit.standin == "crm":
+            order = self._order_of(body.get("order", {}).get("order_id"))
+            if hit.status == 200:
+                self.say(
+                    f"CRM stand-in upserted customer {body['customer']['id']} and order "
+                    f"{body['order']['order_id']} (Idempotency-Key {hit.idempotency_key})",
+                    "✓",
+                )
+                self._mark(order, "crm")
+            else:
+                self.say(
+                    f"CRM stand-in is down: answered {hit.status} to the sync of "
+                    f"{body.get('order', {}).get('order_id')}",
+                    "✗",
+                )
+                self._mark(order, "crm_failed")
+        elif hit.standin == "warehouse":
+            self.say(
+                f"warehouse stand-in got the shipment for {body.get('order_id')} "
+                f"(Idempotency-Key {hit.idempotency_key})",
+                "✓",
+            )
+            self._mark(self._order_of(body.get("order_id")), "warehouse")
+        else:
+            verdict = "signature verified" if hit.verified else "SIGNATURE DID NOT VERIFY"
+            self.say(
+                f"partner stand-in received {body.get('type')} (webhook-id {hit.webhook_id}):"
+                f" {verdict}",
+                "✓" if hit.verified else "✗",
+            )
+            order = self._order_of(correlation=body.get("correlationid"))
+            if hit.verified and body.get("type") == "order.created":
+                self._mark(order, "partner")
+
+    def _mail(self, mail: Mail) -> None:
+        self.mails.append(mail)
+        self.say(f"email rendered and sent by the console provider to {mail.to}:", "✓")
+        self.show(f"Subject: {mail.subject}\n\n{mail.text}")
+        for order in self.orders.values():
+            if order.order_id in mail.subject:
+                self._mark(order, "mail")
+
+    def _seen(self, seen: Seen) -> None:
+        event, data = seen.event, seen.event.get("data") or {}
+        if seen.kind == "retry":
+            self.say(
+                f"{seen.routing_key}: attempt {seen.headers.get('x-eventyard-attempts')} "
+                f"failed ({seen.headers.get('x-eventyard-error')}); the broker holds it on "
+                f"{seen.exchange} and then returns it to {seen.routing_key}",
+                "↻",
+            )
+            return
+        kind = event.get("type", "?")
+        if kind == "order.created":
+            order = self._order_of(data.get("order_id"))
+            if order is not None:
+                order.correlation = event.get("correlationid")
+            queues = [
+                q.name
+                for q in self._topology.queues
+                if any(matches(b, seen.routing_key) for b in q.bindings)
+            ]
+            self.say(
+                f"broker: {seen.routing_key} (event {event.get('id')}) routed to "
+                f"{', '.join(queues) or 'no queue'}",
+                "→",
+            )
+            return
+        if kind == "integration.health.changed":
+            self.say(
+                f"health: {data.get('integration')} is {data.get('current')} "
+                f"(was {data.get('previous')}): {data.get('reason')}",
+                "!",
+            )
+            return
+        order = self._order_of(correlation=event.get("correlationid"))
+        if order is None:
+            return
+        described = {
+            "email.requested": "order-followup.confirmation asked for the confirmation email",
+            "order.crm_synced": "order-followup.crm: CRM sync done (order.crm_synced.v1)",
+            "order.warehouse_notified": "order-followup.warehouse: warehouse notified",
+            "order.confirmation_requested": "order-followup.confirmation: step done",
+            "email.sent": "email: sent (email.sent.v1)",
+            "delivery.succeeded": f"publisher: delivered {data.get('event_type')} to "
+            f"{data.get('destination')} (HTTP {data.get('status_code')}, attempt "
+            f"{data.get('attempt')})",
+        }.get(kind)
+        if described:
+            self.say(described, "→")
+        if kind == "order.crm_synced":
+            self._mark(order, "crm_synced")
+
+    @staticmethod
+    def _mark(order: Order | None, fact: str) -> None:
+        if order is not None:
+            order.seen.add(fact)
+
+
+def new_order_id() -> str:
+    """A fresh order id for this run."""
+    return f"ord_demo_{uuid.uuid4().hex[:6]}"
+
+
+def order_paid(order_id: str, name: str, city: str) -> bytes:
+    """The shop's `order.paid` webhook body."""
+    return orjson.dumps(
+        {
+            "type": "order.paid",
+            "timestamp": "2026-11-20T09:14:03Z",
+            "data": {
+                "order_id": order_id,
+                "customer": {"id": "cus_1042", "email": "ada@example.com", "name": name},
+                "lines": [
+                    {
+                        "sku": "TEA-EARL-250",
+                        "name": "Earl Grey, 250 g",
+                        "quantity": 2,
+                        "unit_price_minor": 899,
+                    }
+                ],
+                "currency": "EUR",
+                "total_minor": 1798,
+                "placed_at": "2026-11-20T09:14:03Z",
+                "shipping_address": {
+                    "line1": "12 Analytical Row",
+                    "city": city,
+                    "postal_code": "NW1 6XE",
+                    "country": "GB",
+                },
+            },
+        }
+    )
+
+
+async def stop(task: asyncio.Task[Any]) -> None:
+    """Cancel a background task and wait for it."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

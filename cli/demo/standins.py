@@ -1,0 +1,130 @@
+"""The demo's stand-ins: a partner that verifies signatures, a CRM that can go down, a warehouse."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from services.intake.signatures import VerificationError, verify
+
+PARTNER_PORT, CRM_PORT, WAREHOUSE_PORT = 9101, 9102, 9103
+
+
+@dataclass
+class Hit:
+    """One request a stand-in answered."""
+
+    standin: str
+    path: str
+    status: int
+    body: Any
+    idempotency_key: str | None
+    webhook_id: str | None = None
+    verified: bool | None = None
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class StandIns:
+    """All three; every hit is recorded and also queued for the narrator."""
+
+    partner_secret: str
+    crm_down: bool = False
+    hits: list[Hit] = field(default_factory=list)
+    feed: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
+
+    def _record(self, hit: Hit) -> None:
+        self.hits.append(hit)
+        self.feed.put_nowait(hit)
+
+    async def _body(self, request: Request) -> tuple[bytes, Any]:
+        raw = await request.body()
+        try:
+            return raw, orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            return raw, raw.decode("utf-8", "replace")
+
+    def partner(self) -> Starlette:
+        """Receives outbound webhooks and verifies their Standard Webhooks signature."""
+
+        async def hooks(request: Request) -> Response:
+            raw, body = await self._body(request)
+            try:
+                verify(
+                    "standard-webhooks",
+                    body=raw,
+                    headers=request.headers,
+                    secrets=[self.partner_secret],
+                    tolerance_seconds=300,
+                    now=time.time(),
+                )
+                verified = True
+            except VerificationError:
+                verified = False
+            self._record(
+                Hit(
+                    "partner",
+                    request.url.path,
+                    200 if verified else 401,
+                    body,
+                    request.headers.get("idempotency-key"),
+                    request.headers.get("webhook-id"),
+                    verified,
+                )
+            )
+            return JSONResponse({"ok": verified}, status_code=200 if verified else 401)
+
+        return Starlette(routes=[Route("/hooks", hooks, methods=["POST"])])
+
+    def crm(self) -> Starlette:
+        """Upserts orders; answers 503 while `crm_down`."""
+
+        async def sync(request: Request) -> Response:
+            _, body = await self._body(request)
+            status = 503 if self.crm_down else 200
+            self._record(
+                Hit("crm", request.url.path, status, body, request.headers.get("idempotency-key"))
+            )
+            return JSONResponse({"id": f"crm-{len(self.hits)}"}, status_code=status)
+
+        async def health(_: Request) -> Response:
+            return JSONResponse(
+                {"ok": not self.crm_down}, status_code=503 if self.crm_down else 200
+            )
+
+        return Starlette(
+            routes=[
+                Route("/orders/sync", sync, methods=["POST"]),
+                Route("/health", health, methods=["GET"]),
+            ]
+        )
+
+    def warehouse(self) -> Starlette:
+        """Takes shipments."""
+
+        async def shipments(request: Request) -> Response:
+            _, body = await self._body(request)
+            self._record(
+                Hit(
+                    "warehouse", request.url.path, 201, body, request.headers.get("idempotency-key")
+                )
+            )
+            return JSONResponse({"id": f"shp-{len(self.hits)}"}, status_code=201)
+
+        async def health(_: Request) -> Response:
+            return JSONResponse({"ok": True})
+
+        return Starlette(
+            routes=[
+                Route("/shipments", shipments, methods=["POST"]),
+                Route("/health", health, methods=["GET"]),
+            ]
+        )
