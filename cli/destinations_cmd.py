@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import typer
 from aio_pika.abc import AbstractConnection
-from prometheus_client import CollectorRegistry
 
 from cli.common import EXIT_BAD_INPUT, fail, load, open_connection, run, table
+from cli.local import local_gateway
 from services.publisher.fanout import destination_queue
 from services.publisher.switches import disable, enable, state
 from shared.config import IntegrationsFile
 from shared.errors import EventyardError
-from shared.gateway import EndpointPolicy, Gateway
 from shared.parking import depth
-from shared.redact import Redactor
 
 app = typer.Typer(help="List destinations, or enable / disable one.", invoke_without_command=True)
 
@@ -102,15 +100,7 @@ async def _table(
 
 async def _breakers(publisher_url: str) -> dict[str, str]:
     """Breaker states from the running publisher; empty when it does not answer."""
-    gateway = Gateway(
-        [
-            EndpointPolicy(
-                "publisher", publisher_url, timeout=2, max_retries=0, allow_private_network=True
-            )
-        ],
-        registry=CollectorRegistry(),
-        redactor=Redactor(),
-    )
+    gateway = local_gateway({"publisher": publisher_url}, timeout=2)
     try:
         response = await gateway.request("publisher", "GET", "/destinations")
         return {row["name"]: row["breaker"] for row in response.json()["destinations"]}

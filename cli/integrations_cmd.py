@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from prometheus_client import CollectorRegistry
 
 from cli.common import load, run, table
+from cli.local import local_gateway
 from shared.errors import EventyardError
-from shared.gateway import EndpointPolicy, Gateway
-from shared.redact import Redactor
 
 HealthOption = typer.Option(
     "http://127.0.0.1:8004", "--health-url", help="Where the health service answers."
@@ -51,11 +49,7 @@ def _not_probed(kind: str, components: dict[str, Any]) -> str:
 
 async def fetch_health(base_url: str) -> dict[str, Any]:
     """The health service's components, or {} when it does not answer."""
-    gateway = Gateway(
-        [EndpointPolicy("health", base_url, timeout=3, max_retries=0, allow_private_network=True)],
-        registry=CollectorRegistry(),
-        redactor=Redactor(),
-    )
+    gateway = local_gateway({"health": base_url})
     try:
         response = await gateway.request("health", "GET", "/health")
         components: dict[str, Any] = response.json()["components"]

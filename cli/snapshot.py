@@ -10,15 +10,13 @@ from typing import Any
 
 import orjson
 from aio_pika.abc import AbstractConnection
-from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
+from cli.local import local_gateway, service_urls
 from services.catalog import SERVICES
 from shared.config import IntegrationsFile
 from shared.errors import EventyardError
-from shared.gateway import EndpointPolicy, Gateway
 from shared.parking import QueueCounter
-from shared.redact import Redactor
 from shared.topology import Topology
 
 
@@ -74,22 +72,7 @@ class Collector:
         self._connection = connection
         self._topology = topology
         self._integrations = integrations
-        urls = {name: f"http://{host}:{base_port + n}" for n, name in enumerate(SERVICES)}
-        self._gateway = Gateway(
-            [
-                EndpointPolicy(
-                    name,
-                    url,
-                    timeout=2,
-                    max_retries=0,
-                    allow_private_network=True,
-                    breaker_min_calls=1_000_000,
-                )
-                for name, url in urls.items()
-            ],
-            registry=CollectorRegistry(),
-            redactor=Redactor(),
-        )
+        self._gateway = local_gateway(service_urls(host, base_port), timeout=2)
 
     async def close(self) -> None:
         """Close the HTTP client."""

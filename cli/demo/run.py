@@ -14,18 +14,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
-from prometheus_client import CollectorRegistry
 
 from cli.demo.mailbox import follow
 from cli.demo.observer import Observer
 from cli.demo.script import Narrator, Order, new_order_id, order_paid, stop
 from cli.demo.standins import CRM_PORT, PARTNER_PORT, WAREHOUSE_PORT, StandIns
+from cli.local import local_gateway, service_urls
 from services.catalog import SERVICES
 from services.publisher.signing import signature_headers
 from shared.broker import connect
 from shared.config import IntegrationsFile
 from shared.errors import EventyardError
-from shared.gateway import EndpointPolicy, Gateway
 from shared.http import http_server
 from shared.redact import Redactor
 from shared.settings import Settings
@@ -101,23 +100,8 @@ class Demo:
         self.standins = StandIns(partner_secret=env["DEMO_PARTNER_SECRET"])
         self.narrator = Narrator(out, topology, self.standins)
         self.standins.feed = self.narrator.feed
-        urls = {n: f"http://127.0.0.1:{base_port + i}" for i, n in enumerate(SERVICES)}
-        self._urls = urls
-        self._gateway = Gateway(
-            [
-                EndpointPolicy(
-                    n,
-                    u,
-                    timeout=5,
-                    max_retries=0,
-                    allow_private_network=True,
-                    breaker_min_calls=1_000_000,
-                )
-                for n, u in urls.items()
-            ],
-            registry=CollectorRegistry(),
-            redactor=Redactor([self._shop_secret]),
-        )
+        self._urls = service_urls(base_port=base_port)
+        self._gateway = local_gateway(self._urls, timeout=5, redactor=Redactor([self._shop_secret]))
 
     async def run(self) -> int:
         """Everything, in order; the services the demo started are stopped at the end."""

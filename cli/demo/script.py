@@ -15,6 +15,7 @@ import orjson
 from cli.demo.mailbox import Mail
 from cli.demo.observer import Seen
 from cli.demo.standins import Hit, StandIns
+from contracts.orders import OrderCreatedV1
 from services.publisher.patterns import matches
 from shared.topology import Topology
 
@@ -190,34 +191,15 @@ def new_order_id() -> str:
 
 
 def order_paid(order_id: str, name: str, city: str) -> bytes:
-    """The shop's `order.paid` webhook body."""
-    return orjson.dumps(
-        {
-            "type": "order.paid",
-            "timestamp": "2026-11-20T09:14:03Z",
-            "data": {
-                "order_id": order_id,
-                "customer": {"id": "cus_1042", "email": "ada@example.com", "name": name},
-                "lines": [
-                    {
-                        "sku": "TEA-EARL-250",
-                        "name": "Earl Grey, 250 g",
-                        "quantity": 2,
-                        "unit_price_minor": 899,
-                    }
-                ],
-                "currency": "EUR",
-                "total_minor": 1798,
-                "placed_at": "2026-11-20T09:14:03Z",
-                "shipping_address": {
-                    "line1": "12 Analytical Row",
-                    "city": city,
-                    "postal_code": "NW1 6XE",
-                    "country": "GB",
-                },
-            },
-        }
-    )
+    """The shop's `order.paid` webhook body: the contract's own example, for another buyer."""
+    example: dict[str, Any] = OrderCreatedV1.model_json_schema()["examples"][0]
+    data = {
+        **example,
+        "order_id": order_id,
+        "customer": {**example["customer"], "name": name},
+        "shipping_address": {**example["shipping_address"], "city": city},
+    }
+    return orjson.dumps({"type": "order.paid", "data": data})
 
 
 async def stop(task: asyncio.Task[Any]) -> None:

@@ -11,9 +11,10 @@ from pathlib import Path
 import orjson
 
 from cli.demo.mailbox import parse
+from services.catalog import SERVICES
 from shared.settings import Settings
 from tests.support.cli import environment
-from tests.support.services import free_port
+from tests.support.services import free_port_block
 
 MAIL_LOG = Path("/tmp/eventyard-demo-mail.log")  # the demo integrations file's console_path
 
@@ -33,7 +34,7 @@ async def test_demo_tells_what_the_stand_ins_and_the_console_provider_saw(
             "cli.main",
             "demo",
             "--base-port",
-            str(free_port()),
+            str(free_port_block(len(SERVICES))),
             "--record",
             str(record),
         ],

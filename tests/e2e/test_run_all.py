@@ -12,12 +12,12 @@ import httpx
 from services.catalog import SERVICES
 from shared.settings import Settings
 from tests.support.cli import environment
-from tests.support.services import free_port
+from tests.support.services import free_port_block
 from tests.support.waiting import eventually
 
 
 async def test_run_all_starts_every_service_and_stops_on_sigterm(settings: Settings) -> None:
-    base = free_port()
+    base = free_port_block(len(SERVICES))
     ports = [base + n for n in range(len(SERVICES))]
     process = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "run", "all", "--base-port", str(base)],

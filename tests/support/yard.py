@@ -17,7 +17,7 @@ import httpx
 from services.catalog import SERVICES
 from shared.settings import Settings
 from tests.support.cli import environment
-from tests.support.services import free_port
+from tests.support.services import free_port_block
 from tests.support.toml import write_integrations
 from tests.support.waiting import eventually
 
@@ -51,7 +51,7 @@ async def yard_running(
 ) -> AsyncIterator[Yard]:
     """Write the integrations file, start all services, wait until ready; stop them after."""
     write_integrations(settings.config, config)
-    base = free_port()
+    base = free_port_block(len(SERVICES))
     urls = {name: f"http://127.0.0.1:{base + n}" for n, name in enumerate(SERVICES)}
     log = workdir / "yard.log"
     with log.open("wb") as sink:

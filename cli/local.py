@@ -1,0 +1,37 @@
+"""Talking to the yard's own services from the command line (through the gateway, as always)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from prometheus_client import CollectorRegistry
+
+from services.catalog import SERVICES
+from shared.gateway import EndpointPolicy, Gateway
+from shared.redact import Redactor
+
+
+def service_urls(host: str = "127.0.0.1", base_port: int = 8000) -> dict[str, str]:
+    """Each service's base URL when they run on consecutive ports (as `run all` starts them)."""
+    return {name: f"http://{host}:{base_port + n}" for n, name in enumerate(SERVICES)}
+
+
+def local_gateway(
+    urls: Mapping[str, str], *, timeout: float = 3.0, redactor: Redactor | None = None
+) -> Gateway:
+    """A gateway whose endpoints are our own services on loopback: one try, never fail fast."""
+    return Gateway(
+        [
+            EndpointPolicy(
+                name,
+                url,
+                timeout=timeout,
+                max_retries=0,
+                allow_private_network=True,
+                breaker_min_calls=1_000_000,  # a local service that was down may be up now
+            )
+            for name, url in urls.items()
+        ],
+        registry=CollectorRegistry(),
+        redactor=redactor or Redactor(),
+    )
