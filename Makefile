@@ -50,5 +50,8 @@ test: install tools broker lint  ## everything CI runs: lint, then the whole sui
 unit: install  ## only the tests that need no broker
 	$(BIN)/pytest tests/unit
 
+faults: install broker  ## only the fault suite (its own nodes, a 3-node cluster, a fault proxy)
+	$(BIN)/pytest -m faults tests/faults
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -44,6 +44,7 @@ from shared.redact import Redactor
 from shared.topology import Topology, WorkQueue, work_queue_arguments
 
 log = logging.getLogger(__name__)
+REQUEUE_PAUSE_SECONDS = 1.0
 T = TypeVar("T")
 
 
@@ -221,8 +222,7 @@ class StepConsumer:
                 await ctx.confirmer.send("", self.step.queue.parked, copy)
         except PublishError:
             log.exception("could not retry or park; the message returns to its queue")
-            with contextlib.suppress(Exception):  # a dead channel returns it all the same
-                await message.nack(requeue=True)
+            await self._give_back(message)
             return
         await message.ack()
         self._record(decision, text)
@@ -235,11 +235,17 @@ class StepConsumer:
             await self._ctx.confirmer.send(step, self._name, copy_message(message, headers))
         except PublishError:
             log.exception("could not defer; the message returns to its queue")
-            with contextlib.suppress(Exception):
-                await message.nack(requeue=True)
+            await self._give_back(message)
             return
         await message.ack()
         self._deferred.inc()
+
+    async def _give_back(self, message: AbstractIncomingMessage) -> None:
+        # The publish already waited out its timeout; pausing again before the requeue keeps a
+        # broker that refuses publishes from turning into a hot redelivery loop.
+        await asyncio.sleep(REQUEUE_PAUSE_SECONDS)
+        with contextlib.suppress(Exception):  # a dead channel returns it all the same
+            await message.nack(requeue=True)
 
     def _record(self, decision: Retry | Park, text: str) -> None:
         m, service = self._ctx.metrics, self._ctx.service

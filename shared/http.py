@@ -62,7 +62,8 @@ def operator_app(registry: CollectorRegistry, not_ready: Readiness) -> Starlette
             {"error": "starting; try again shortly"}, status_code=503, headers={"Retry-After": "5"}
         )
 
-    fallback = Route("/{path:path}", elsewhere)
+    every_method = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    fallback = Route("/{path:path}", elsewhere, methods=every_method)
     app.router.routes.extend(
         [
             Route("/healthz", healthz, methods=["GET"]),

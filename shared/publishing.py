@@ -8,7 +8,7 @@ from typing import Any
 
 import aio_pika
 import aiormq
-from aio_pika.abc import AbstractChannel, DeliveryMode
+from aio_pika.abc import AbstractChannel, AbstractRobustChannel, DeliveryMode
 
 from contracts.base import Contract
 from contracts.envelope import CONTENT_TYPE, CloudEvent, new_event_id, utc_now
@@ -81,6 +81,16 @@ def event_message(
     )
 
 
+RESTORE_POLL_SECONDS = 0.05
+# Errors after which the message was not confirmed and the robust channel will come back.
+_NOT_SENT = (
+    aiormq.exceptions.ChannelInvalidStateError,
+    aiormq.exceptions.AMQPConnectionError,
+    ConnectionError,
+    asyncio.CancelledError,
+)
+
+
 class Confirmer:
     """Publishes on one confirm channel; returns only once the broker has the message."""
 
@@ -104,7 +114,7 @@ class Confirmer:
             self._exchanges[exchange] = target
         try:
             async with asyncio.timeout(self._timeout):
-                await target.publish(message, routing_key, mandatory=mandatory)
+                await self._publish_until_sent(target, routing_key, message, mandatory)
         except aio_pika.exceptions.PublishError as error:
             raise UnroutableError(
                 f"no queue is bound for {routing_key!r} on {exchange!r}"
@@ -116,12 +126,45 @@ class Confirmer:
         except asyncio.CancelledError as error:
             # aiormq raises CancelledError out of publish after a heartbeat timeout; only a
             # cancellation of this task itself may propagate as one.
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
+            if _cancelled_from_outside(error):
                 raise
             raise PublishError("the broker connection was lost before the confirm") from error
         except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as error:
             raise PublishError(f"broker unavailable: {type(error).__name__}") from error
+
+    async def _publish_until_sent(
+        self,
+        target: aio_pika.abc.AbstractExchange,
+        routing_key: str,
+        message: aio_pika.abc.AbstractMessage,
+        mandatory: bool,
+    ) -> None:
+        """Publish; on a robust channel still being restored, wait for it and publish again.
+
+        After a reconnect aio-pika restores channels one by one: a consumer's channel can be
+        back (and deliver) before this one is. Failing at once made every handler's publish,
+        and its retry or parking copy, fail, and the message loop back until the broker's
+        delivery limit parked healthy messages. The caller's timeout bounds the waiting.
+        """
+        robust = self._channel if isinstance(self._channel, AbstractRobustChannel) else None
+        while True:
+            if robust is not None and robust.is_closed:
+                await robust.ready()
+            try:
+                await target.publish(message, routing_key, mandatory=mandatory)
+            except _NOT_SENT as error:
+                if robust is None or _cancelled_from_outside(error):
+                    raise
+                # Not confirmed, perhaps not even sent: sending again risks only a duplicate.
+                await asyncio.sleep(RESTORE_POLL_SECONDS)
+            else:
+                return
+
+
+def _cancelled_from_outside(error: BaseException) -> bool:
+    """A CancelledError aimed at this task (not one aiormq raised on a dead connection)."""
+    task = asyncio.current_task()
+    return isinstance(error, asyncio.CancelledError) and task is not None and task.cancelling() > 0
 
 
 class EventPublisher:

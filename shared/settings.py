@@ -17,7 +17,9 @@ class RetrySettings(BaseModel):
     """The retry ladder and the crash guard."""
 
     delays: list[float] = Field(default_factory=lambda: list(PRODUCTION_DELAYS))
-    delivery_limit: int = Field(default=5, ge=1, le=1000)
+    # Every broker restart or connection loss returns in-flight messages and counts against
+    # this too; it only has to stop a message that kills its worker from looping forever.
+    delivery_limit: int = Field(default=10, ge=1, le=1000)
 
     @field_validator("delays")
     @classmethod

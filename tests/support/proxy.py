@@ -1,4 +1,8 @@
-"""A small TCP fault proxy between the services and the broker (no toxiproxy here)."""
+"""A small TCP fault proxy between the services and the broker (no toxiproxy here).
+
+It runs on the test's event loop: while a test blocks that loop (a synchronous subprocess call,
+`time.sleep`), nothing is forwarded, so tests run blocking work in threads.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ class FaultProxy:
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self.accepted = 0  # connections forwarded so far (a reconnect shows as one more)
 
     async def start(self) -> FaultProxy:
         """Listen on a free loopback port."""
@@ -48,6 +53,15 @@ class FaultProxy:
         """Keep connections open but forward nothing, like a dead network path."""
         self.blackholed = silent
 
+    def switch(self, host: str, port: int, *, cut: bool = True) -> None:
+        """Send new connections to another upstream (say, a surviving cluster node).
+
+        With `cut`, open connections are reset too, so clients reconnect through the new one.
+        """
+        self.upstream = (host, port)
+        if cut:
+            self.reset()
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.refusing:
             writer.transport.abort()
@@ -58,6 +72,7 @@ class FaultProxy:
             writer.transport.abort()
             return
         self._writers.update({writer, up_writer})
+        self.accepted += 1
         for source, sink in ((reader, up_writer), (up_reader, writer)):
             task = asyncio.create_task(self._pipe(source, sink))
             self._pipes.add(task)
