@@ -125,7 +125,11 @@ class QueueCounter:
         try:
             declared = await self._channel.declare_queue(queue, passive=True)
         except aio_pika.exceptions.ChannelClosed:
-            self._channel = None  # the broker closed it over the missing queue
+            # The broker closed it over the missing queue. Close our side too: on a robust
+            # connection aio-pika would otherwise reopen it and nobody would close it again.
+            with contextlib.suppress(Exception):
+                await self._channel.close()
+            self._channel = None
             return None
         result = declared.declaration_result
         return result.message_count or 0, result.consumer_count or 0
