@@ -53,5 +53,9 @@ unit: install  ## only the tests that need no broker
 faults: install broker  ## only the fault suite (its own nodes, a 3-node cluster, a fault proxy)
 	$(BIN)/pytest -m faults tests/faults
 
+bench: install broker  ## the benchmarks (issue 7): interleaved comparisons, table + JSON
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

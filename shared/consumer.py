@@ -21,6 +21,7 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
+from prometheus_client import Counter
 
 from contracts.base import Contract
 from contracts.envelope import CloudEvent, utc_now
@@ -131,6 +132,7 @@ class StepConsumer:
         self._deferred = m.consumed.labels(service, queue, "deferred")
         self._duration = m.handler_duration.labels(service, queue)
         self._latency = m.end_to_end.labels(service, queue)
+        self._children: dict[tuple[int, str], Counter] = {}
 
     @property
     def consuming(self) -> bool:
@@ -179,8 +181,9 @@ class StepConsumer:
                 self._idle.set()
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
-        headers = message.headers or {}
-        attempt = attempts_so_far(headers) + 1
+        headers = message.headers
+        # A first delivery carries no headers at all: skip reading the failure history then.
+        attempt = attempts_so_far(headers) + 1 if headers else 1
         try:
             event = self.step.decoder(message, self.step.accepts)
             event_id_var.set(event.id)
@@ -196,7 +199,8 @@ class StepConsumer:
             return
         await message.ack()
         self._acked.inc()
-        self._latency.observe(max(0.0, (utc_now() - event.time).total_seconds()))
+        # Seconds since the event's `time`; plain floats are cheaper than datetime arithmetic.
+        self._latency.observe(max(0.0, time.time() - event.time.timestamp()))
 
     async def _fail(self, message: AbstractIncomingMessage, error: Exception, attempt: int) -> None:
         ctx = self._ctx
@@ -248,10 +252,10 @@ class StepConsumer:
             await message.nack(requeue=True)
 
     def _record(self, decision: Retry | Park, text: str) -> None:
-        m, service = self._ctx.metrics, self._ctx.service
+        m = self._ctx.metrics
         if isinstance(decision, Retry):
             self._retried.inc()
-            m.retried.labels(service, self._name, decision.step).inc()
+            self._child(m.retried, decision.step).inc()
             log.warning(
                 "retrying",
                 extra={
@@ -263,7 +267,7 @@ class StepConsumer:
             )
         else:
             self._parked.inc()
-            m.parked.labels(service, self._name, decision.reason).inc()
+            self._child(m.parked, decision.reason).inc()
             log.error(
                 "parked",
                 extra={
@@ -273,3 +277,11 @@ class StepConsumer:
                     "error": text,
                 },
             )
+
+    def _child(self, counter: Counter, label: str) -> Counter:
+        # One label lookup per ladder step or reason, not one per failed message.
+        key = (id(counter), label)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = counter.labels(self._ctx.service, self._name, label)
+        return child

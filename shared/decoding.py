@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -35,11 +37,27 @@ def describe(error: ValidationError, prefix: str = "") -> str:
     return f"{text}; and {extra} more" if extra > 0 else text
 
 
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """What an AMQP `type` resolves to; the same for every message of that type."""
+
+    contract: type[Contract]
+    model: type[CloudEvent[Any]]
+    dataschema: str
+
+
+@lru_cache(maxsize=1024)
+def _claim(key: str) -> _Claim:
+    """Resolve `TYPE.vN` once (regex, registry, envelope model), not once per message."""
+    contract = lookup_key(key)
+    return _Claim(contract, envelope_model(contract), contract.dataschema())
+
+
 def contract_for(message: AbstractIncomingMessage, body: Any | None = None) -> type[Contract]:
     """The contract a message claims: from its AMQP `type`, else from its envelope."""
     try:
         if message.type:
-            return lookup_key(message.type)
+            return _claim(message.type).contract
         if not isinstance(body, dict):
             raise ContractError("the body is not a CloudEvents JSON object")
         event_type, dataschema = body.get("type"), body.get("dataschema")
@@ -56,27 +74,40 @@ def decode_event(
 ) -> CloudEvent[Any]:
     """Validate the message body against the contract it names (one JSON parse)."""
     body = None
-    if not message.type:
+    if message.type:
+        claim = _claim_of(message)
+    else:
         try:
             body = orjson.loads(message.body)
         except orjson.JSONDecodeError as error:
             raise ContractError(f"the body is not JSON: {error}") from error
-    contract = contract_for(message, body)
+        contract = contract_for(message, body)
+        claim = _Claim(contract, envelope_model(contract), contract.dataschema())
+    contract = claim.contract
     if accepts and contract not in accepts:
         raise ContractError(f"this queue does not handle {contract.key()}")
-    model = envelope_model(contract)
     try:
         event = (
-            model.model_validate_json(message.body) if body is None else model.model_validate(body)
+            claim.model.model_validate_json(message.body)
+            if body is None
+            else claim.model.model_validate(body)
         )
     except ValidationError as error:
         raise ContractError(describe(error)) from error
-    if event.dataschema != contract.dataschema():
-        raise ContractError(f"dataschema should be {contract.dataschema()}")
-    claimed = message.type or routing_key(event.type, contract.VERSION)
-    if routing_key(event.type, contract.VERSION) != claimed or not _member(event.type, contract):
+    if event.dataschema != claim.dataschema:
+        raise ContractError(f"dataschema should be {claim.dataschema}")
+    own_key = routing_key(event.type, contract.VERSION)
+    claimed = message.type or own_key
+    if own_key != claimed or not _member(event.type, contract):
         raise ContractError(f"the event's type {event.type!r} does not match {claimed}")
     return event
+
+
+def _claim_of(message: AbstractIncomingMessage) -> _Claim:
+    try:
+        return _claim(message.type or "")
+    except (ValueError, UnknownContractError) as error:
+        raise ContractError(str(error)) from error
 
 
 def _member(event_type: str, contract: type[Contract]) -> bool:

@@ -84,9 +84,15 @@ class HttpServer(uvicorn.Server):
         yield
 
 
-def http_server(app: Starlette, host: str, port: int) -> HttpServer:
+def http_server(app: Starlette, host: str, port: int, grace: float | None = None) -> HttpServer:
     """A uvicorn server for the app, logging through the root logger."""
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=int(grace) if grace is not None else None,
     )
     return HttpServer(config)

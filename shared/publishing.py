@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import aio_pika
@@ -46,10 +47,16 @@ def build_event(
 
 def event_key(event: CloudEvent[Any]) -> str:
     """The routing key of an event: its type and the version its `dataschema` names."""
-    version = version_of(event.dataschema)
+    return _key(event.type, event.dataschema)
+
+
+@lru_cache(maxsize=1024)
+def _key(event_type: str, dataschema: str) -> str:
+    # Once per (type, schema) rather than a regex per publish; errors are not cached.
+    version = version_of(dataschema)
     if version is None:
-        raise ContractError(f"dataschema {event.dataschema!r} names no version")
-    return routing_key(event.type, version)
+        raise ContractError(f"dataschema {dataschema!r} names no version")
+    return routing_key(event_type, version)
 
 
 def validate_event(event: CloudEvent[Any]) -> CloudEvent[Any]:
@@ -129,7 +136,7 @@ class Confirmer:
             if _cancelled_from_outside(error):
                 raise
             raise PublishError("the broker connection was lost before the confirm") from error
-        except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as error:
+        except Exception as error:  # whatever else the client raises, nothing was confirmed
             raise PublishError(f"broker unavailable: {type(error).__name__}") from error
 
     async def _publish_until_sent(

@@ -3,11 +3,61 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-from cachetools import TTLCache
-
 DAY_SECONDS = 24 * 3600
+
+
+class Window:
+    """Key -> value for `ttl` seconds after it was set, at most `maxsize` keys (least recently
+    used go first): what `cachetools.TTLCache` does, without one tracked object per entry.
+
+    TTLCache keeps a linked-list node object per key, so 100,000 remembered deliveries made
+    every full garbage collection walk 100,000 more objects while webhooks waited. Here the
+    entries are two ordered mappings of strings and untracked tuples: by the time they were set
+    (the ttl is the same for all, so that is expiry order) and by last use.
+    """
+
+    def __init__(
+        self, maxsize: int, ttl: float, timer: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._maxsize = maxsize
+        self._ttl = ttl
+        self._timer = timer
+        self._by_expiry: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._by_use: OrderedDict[str, None] = OrderedDict()
+
+    def __len__(self) -> int:
+        self._expire(self._timer())
+        return len(self._by_expiry)
+
+    def get(self, key: str) -> str | None:
+        """The value while it is fresh (a hit counts as a use), else None."""
+        entry = self._by_expiry.get(key)
+        if entry is None or not self._timer() < entry[1]:
+            return None
+        self._by_use.move_to_end(key)
+        return entry[0]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        now = self._timer()
+        self._expire(now)
+        if key in self._by_expiry:
+            del self._by_expiry[key], self._by_use[key]
+        while len(self._by_expiry) >= self._maxsize:
+            oldest, _ = self._by_use.popitem(last=False)
+            del self._by_expiry[oldest]
+        self._by_expiry[key] = (value, now + self._ttl)
+        self._by_use[key] = None
+
+    def _expire(self, now: float) -> None:
+        while self._by_expiry:
+            key, (_, expires) = next(iter(self._by_expiry.items()))
+            if now < expires:
+                return
+            del self._by_expiry[key], self._by_use[key]
 
 
 class Deduplicator:
@@ -18,7 +68,7 @@ class Deduplicator:
     """
 
     def __init__(self, window_seconds: float = DAY_SECONDS, max_entries: int = 100_000) -> None:
-        self._done: TTLCache[str, str] = TTLCache(maxsize=max_entries, ttl=window_seconds)
+        self._done = Window(max_entries, window_seconds)
         self._inflight: dict[str, asyncio.Future[str]] = {}
 
     async def once(self, key: str, publish: Callable[[], Awaitable[str]]) -> tuple[str, bool]:

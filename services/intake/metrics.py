@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 from shared.metrics import PREFIX
 
@@ -40,3 +43,29 @@ class IntakeMetrics:
             ["source", "secret"],
             registry=registry,
         )
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def count(self, source: str, outcome: str) -> None:
+        """Count one request by its outcome."""
+        self._child(self.requests, source, outcome).inc()
+
+    def verified(self, source: str, seconds: float) -> None:
+        """Record how long one signature check took."""
+        self._child(self.verify_seconds, source).observe(seconds)
+
+    def secret(self, source: str, index: int) -> None:
+        """Count which configured secret matched."""
+        self._child(self.secret_used, source, str(index)).inc()
+
+    def published(self, source: str, seconds: float) -> None:
+        """Record how long one publish took until the broker's confirm."""
+        self._child(self.publish_seconds, source).observe(seconds)
+
+    def _child(self, metric: MetricWrapperBase, *labels: str) -> Any:
+        # `labels()` takes a lock and checks the label names on every call: once per label set
+        # is enough (sources and outcomes are few and fixed).
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
 
+from contracts.base import Contract
 from contracts.envelope import CloudEvent, utc_now
 from contracts.registry import UnknownContractError, envelope_model, lookup_key
 from contracts.webhooks import WebhookReceivedV1
@@ -41,6 +43,12 @@ def mappable_payload(scheme: str, payload: Any) -> Any:
     return data
 
 
+@lru_cache(maxsize=256)
+def _contract(key: str) -> type[Contract]:
+    """The contract a mapping names (parsed once per key, not per webhook)."""
+    return lookup_key(key)
+
+
 class Router:
     """Maps provider webhook types to contracts and publishes what results."""
 
@@ -60,7 +68,7 @@ class Router:
         if source is None or target is None:
             return event
         try:
-            contract = lookup_key(target)
+            contract = _contract(target)
             data = contract.model_validate(mappable_payload(source.scheme, received.payload))
         except (ValueError, UnknownContractError) as error:
             raise ContractError(f"mapping {received.provider_type} -> {target}: {error}") from error

@@ -40,6 +40,15 @@ class Source:
     secrets: tuple[str, ...]
 
 
+class JsonResponse(JSONResponse):
+    """Starlette's JSON answer rendered by orjson: the same compact bytes, at a fraction of the
+    cost of `json.dumps` (every webhook is answered with one)."""
+
+    def render(self, content: Any) -> bytes:
+        """The body, as compact UTF-8 JSON."""
+        return orjson.dumps(content)
+
+
 class RefusalError(Exception):
     """A request answered with a 4xx and a short reason."""
 
@@ -75,8 +84,8 @@ class WebhookEndpoint:
             body = await self._body(request, source)
             webhook_id, payload = self._verify(request, source, body)
         except RefusalError as refusal:
-            self._metrics.requests.labels(refusal.source, refusal.outcome).inc()
-            return JSONResponse({"error": refusal.reason}, status_code=refusal.status)
+            self._metrics.count(refusal.source, refusal.outcome)
+            return JsonResponse({"error": refusal.reason}, status_code=refusal.status)
         event = self._event(source, webhook_id, payload, request)
         return await self._store(source, event, webhook_id)
 
@@ -119,8 +128,8 @@ class WebhookEndpoint:
                 source.name, error.reason.replace(" ", "_"), 401, error.reason
             ) from None
         finally:
-            self._metrics.verify_seconds.labels(source.name).observe(time.perf_counter() - started)
-        self._metrics.secret_used.labels(source.name, str(verified.secret_index)).inc()
+            self._metrics.verified(source.name, time.perf_counter() - started)
+        self._metrics.secret(source.name, verified.secret_index)
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -142,29 +151,27 @@ class WebhookEndpoint:
                 await self._parker.park(event, error)
                 parked.append(reason_class(error))
             finally:
-                self._metrics.publish_seconds.labels(source.name).observe(
-                    time.perf_counter() - started
-                )
+                self._metrics.published(source.name, time.perf_counter() - started)
             return event.id
 
         try:
             event_id, repeat = await self._dedupe.once(f"{source.name}:{webhook_id}", publish)
         except PublishError:
-            self._metrics.requests.labels(source.name, "broker_unavailable").inc()
-            return JSONResponse(
+            self._metrics.count(source.name, "broker_unavailable")
+            return JsonResponse(
                 {"error": "not stored; retry later"},
                 status_code=503,
                 headers={"Retry-After": RETRY_AFTER_SECONDS},
             )
         if repeat:
-            self._metrics.requests.labels(source.name, "duplicate").inc()
-            return JSONResponse({"event_id": event_id, "duplicate": True}, status_code=200)
+            self._metrics.count(source.name, "duplicate")
+            return JsonResponse({"event_id": event_id, "duplicate": True}, status_code=200)
         outcome = "parked" if parked else "accepted"
-        self._metrics.requests.labels(source.name, outcome).inc()
+        self._metrics.count(source.name, outcome)
         answer: dict[str, Any] = {"event_id": event_id}
         if parked:
             answer["parked"] = parked[0]
-        return JSONResponse(answer, status_code=202)
+        return JsonResponse(answer, status_code=202)
 
     def _event(
         self, source: Source, webhook_id: str, payload: Any, request: Request

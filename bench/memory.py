@@ -1,0 +1,124 @@
+"""Comparison 7: resident memory of each service idle, after N messages, and after N more.
+
+All five services run as processes. Each message is a signed `order.paid` webhook into intake,
+which becomes `order.created.v1`: order-followup asks for the confirmation email, email renders
+and "sends" it (console provider, output discarded), and the publisher fans the order out to a
+local receiver. So each of intake, order-followup, email and publisher handles N messages per
+phase (health only watches). A second phase of N shows whether memory keeps growing (a leak)
+or levels off (bounded caches: intake remembers at most 100,000 delivery ids).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+from aio_pika.abc import AbstractConnection
+
+from bench import progress
+from bench.core import BenchConfig, Row, Section, Target
+from bench.http_load import SignedBatch, closed_loop
+from bench.infra import OrderEvents, depth, port, progress_env, purge, spawn, stop_all, wait_for
+from bench.intake import SECRET, SECRET_ENV, webhook_body
+from bench.yard import yard
+
+DESTINATION_SECRET = "whsec_" + base64.b64encode(b"bench-destination-secret-0123").decode()
+IDLE_LIMIT_MB = 80.0
+IDLE_SETTLE = 3.0
+GROWTH_LIMIT = 0.05
+CONNECTIONS = 16
+WORK_QUEUES = ("order-followup.confirmation", "email.send", "publisher.fanout",
+               "publisher.dest.sink")  # fmt: skip
+UNCONSUMED = ("order-followup.crm", "order-followup.warehouse")
+
+
+async def memory(config: BenchConfig, connection: AbstractConnection) -> Section:
+    """Idle, then two phases of N messages; RSS of each service after each."""
+    n = config.memory_messages
+    receiver_port = port()
+    received = config.workdir / "memory-received"
+    progress.reset(received)
+    receiver = spawn("memory-receiver", ["bench.workers.receiver", str(receiver_port), "ok"],
+                     config.workdir, progress_env(received))  # fmt: skip
+    integrations = {
+        "sources": {
+            "shop": {
+                "scheme": "standard-webhooks",
+                "secrets": [SECRET_ENV],
+                "map": {"order.paid": "order.created.v1"},
+            }
+        },
+        "destinations": {}
+        if not config.memory_publisher
+        else {
+            "sink": {
+                "url": f"http://127.0.0.1:{receiver_port}/hook",
+                "events": ["order.created.v1"],
+                "secrets": ["BENCH_DEST_SECRET"],
+                "allow_private_network": True,
+                "concurrency": 50,
+                "rate_limit_per_second": 100_000,
+            }
+        },
+    }
+    env = {SECRET_ENV: SECRET, "BENCH_DEST_SECRET": DESTINATION_SECRET}
+    queues = WORK_QUEUES if config.memory_publisher else WORK_QUEUES[:2]
+    body = webhook_body(OrderEvents())
+    rss: dict[str, list[float]] = {}
+    try:
+        async with yard(config, integrations, tag="memory", env=env) as services:
+            procs = [s.proc for s in services.values()]
+            url = f"{services['intake'].url}/webhooks/shop"
+            await asyncio.sleep(IDLE_SETTLE / 3 if config.quick else IDLE_SETTLE)
+            rss = {name: [s.proc.rss_mb()] for name, s in services.items()}
+            for phase in (1, 2):
+                batch = SignedBatch(SECRET, body, n)
+                await closed_loop(url, batch, seconds=3600, connections=CONNECTIONS, count=n)
+
+                async def drained(target: int = phase * n) -> bool:
+                    if config.memory_publisher and progress.read(received).count < target:
+                        return False
+                    depths = [await depth(connection, q) for q in queues]
+                    return not any(depths)
+
+                await wait_for(drained, within=120 + n / 50, every=0.5, procs=procs,
+                               what=f"phase {phase} drained")  # fmt: skip
+                await purge(connection, *UNCONSUMED)
+                for name, service in services.items():
+                    rss[name].append(service.proc.rss_mb())
+    finally:
+        await stop_all([receiver])
+    section = Section(7, "memory", "Memory")
+    for name, (idle, first, second) in rss.items():
+        section.rows += [
+            Row(name, "RSS MB idle", [idle], digits=1),
+            Row(name, f"RSS MB after {n:,}", [first], digits=1),
+            Row(name, f"RSS MB after {2 * n:,}", [second], digits=1),
+        ]
+    worst_idle = max(v[0] for v in rss.values())
+    growth = {name: (v[2] - v[1]) / v[1] for name, v in rss.items()}
+    worst_growth = max(growth.values())
+    section.targets = [
+        Target(
+            f"idle RSS <= {IDLE_LIMIT_MB:g} MB for each service",
+            worst_idle <= IDLE_LIMIT_MB,
+            f"largest {worst_idle:.1f} MB",
+        ),
+        Target(
+            f"no growth across the second {n:,} (<= {GROWTH_LIMIT:.0%})",
+            worst_growth <= GROWTH_LIMIT,
+            ", ".join(f"{name} {g:+.1%}" for name, g in growth.items()),
+        ),
+    ]
+    if not config.memory_publisher:
+        section.notes.append(
+            "--memory-without-destination: no destination, so the publisher only idled (its "
+            "'after' rows are not a delivery load)"
+        )
+    delivered = ", and publisher -> a local receiver" if config.memory_publisher else ""
+    section.notes.append(
+        f"{n:,} signed webhooks per phase through intake -> order-followup -> email{delivered}; "
+        "RSS once every queue had drained; the CRM and warehouse steps have no integration "
+        "configured, so their queues were purged"
+    )
+    return section
