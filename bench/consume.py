@@ -33,6 +33,7 @@ from bench.infra import (
     until_count,
 )
 from bench.workers import celery_worker, dramatiq_worker
+from shared.event_loop import LOOP_VARIABLE
 from shared.topology import WorkQueue, work_queue_arguments
 
 QUEUE = "bench.consume"
@@ -41,6 +42,9 @@ CELERY_QUEUE = "bench.celery"
 DELIVERY_LIMIT = 10  # every bench work queue, declared by the bench and its workers alike
 DRAMATIQ_DEFAULT = "dramatiq 1 proc, prefetch 16"
 DRAMATIQ_SAME = "dramatiq 1 proc, same prefetch"
+RAW_UVLOOP = "raw aio-pika on uvloop"
+CPU_METRIC = "worker CPU µs per msg"
+EVENTYARD_ASYNCIO = "eventyard on asyncio's loop"
 
 
 @dataclass(frozen=True)
@@ -115,8 +119,13 @@ class ConsumeBench:
             "dramatiq_queue_prefetch": str(self.config.prefetch),
         }
 
-    def eventyard(self, processes: int = 1, tree: Path | None = None) -> Contestant:
+    def eventyard(
+        self, processes: int = 1, tree: Path | None = None, *, stdlib_loop: bool = False
+    ) -> Contestant:
         """The eventyard step, in `processes` processes (from another source tree: `tree`)."""
+        env = self._env()
+        if stdlib_loop:
+            env[LOOP_VARIABLE] = "asyncio"
 
         def start() -> Sequence[Proc]:
             return [
@@ -124,7 +133,7 @@ class ConsumeBench:
                     f"eventyard-step-{n}",
                     ["bench.workers.step", QUEUE],
                     self.config.workdir,
-                    self._env(),
+                    env,
                     tree=tree,
                 )
                 for n in range(processes)
@@ -133,12 +142,14 @@ class ConsumeBench:
         arguments = work_queue_arguments(WorkQueue(QUEUE), DELIVERY_LIMIT)
         return Contestant(QUEUE, arguments, self.event_message, start)
 
-    def raw(self) -> Contestant:
-        """Raw aio-pika, same queue, same prefetch."""
+    def raw(self, *, uvloop: bool = False) -> Contestant:
+        """Raw aio-pika, same queue, same prefetch (on asyncio's loop, or uvloop's)."""
 
         def start() -> Sequence[Proc]:
             args = ["bench.workers.raw", self.url, QUEUE, "--prefetch", str(self.config.prefetch),
                     "--delivery-limit", str(DELIVERY_LIMIT)]  # fmt: skip
+            if uvloop:
+                args.append("--uvloop")
             return [spawn("raw-consumer", args, self.config.workdir, self._env())]
 
         arguments = work_queue_arguments(WorkQueue(QUEUE), DELIVERY_LIMIT)
@@ -190,11 +201,19 @@ class ConsumeBench:
             meter = CpuMeter(procs, self.broker)
             meter.start()
             totals = await until_count(self.dir, count, procs, within=60 + count / 100)
-            meter.stop()
+            span = meter.stop()
         finally:
             await stop_all(procs)
         await purge(self.connection, contestant.queue)
-        return {"rate": totals.rate, "broker_cpu": meter.broker, "workers_cpu": meter.workers}
+        # CPU per message is what the client costs whichever side (broker or client) is the
+        # ceiling in a given round; the rate alone hides the client's cost when it is the broker.
+        cpu_per_message = meter.workers / 100 * span / max(1, count - 1) * 1e6
+        return {
+            "rate": totals.rate,
+            "broker_cpu": meter.broker,
+            "workers_cpu": meter.workers,
+            "cpu_us": cpu_per_message,
+        }
 
     def runner(self, contestant: Contestant) -> Callable[[], Awaitable[Measurement]]:
         """A zero-argument round for `interleave`."""
@@ -207,6 +226,8 @@ async def consume(config: BenchConfig, connection: AbstractConnection) -> Sectio
     contestants = {
         "raw aio-pika": bench.runner(bench.raw()),
         "eventyard": bench.runner(bench.eventyard()),
+        RAW_UVLOOP: bench.runner(bench.raw(uvloop=True)),
+        EVENTYARD_ASYNCIO: bench.runner(bench.eventyard(stdlib_loop=True)),
     }
     if config.peers:
         contestants[DRAMATIQ_SAME] = bench.runner(bench.dramatiq(same_prefetch=True))
@@ -220,12 +241,21 @@ async def consume(config: BenchConfig, connection: AbstractConnection) -> Sectio
         )
     results = await interleave(config.rounds, contestants)
     section = Section(1, "consume", "Consume")
-    section.rows = rows_from(results, "rate", baseline="raw aio-pika", label="msg/s")
+    section.rows = [
+        *rows_from(results, "rate", baseline="raw aio-pika", label="msg/s"),
+        *rows_from(results, "cpu_us", baseline="raw aio-pika", label=CPU_METRIC),
+    ]
     ours = "eventyard"
     raw = section.ratio_of(ours, "raw aio-pika", "msg/s")
+    cpu = section.ratio_of(ours, "raw aio-pika", CPU_METRIC)
     celery = [section.ratio_of(ours, c, "msg/s") for c in ("celery solo", "celery prefork 2")]
     section.targets = [
         _target("eventyard >= 90% of raw aio-pika", raw, 0.9),
+        Target(
+            "the same read as client cost: eventyard's CPU per message <= 1.11x raw's",
+            None if cpu is None else cpu <= 1 / 0.9,
+            "not measured" if cpu is None else f"{cpu:.2f}x",
+        ),
         _target(
             "eventyard >= 1.5x Dramatiq (1 process, its default prefetch 16)",
             section.ratio_of(ours, DRAMATIQ_DEFAULT, "msg/s"),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Coroutine, Sequence
 from typing import Any, NoReturn, TypeVar
 
+import aiormq
 import typer
 
 from services.catalog import build_topology
+from shared import event_loop
 from shared.broker import connect, redacted_url
 from shared.config import IntegrationsFile, load_integrations
 from shared.errors import ConfigError
@@ -45,11 +46,17 @@ async def open_connection(settings: Settings, name: str) -> Any:
         return await connect(settings, name)
     except (ConnectionError, OSError, TimeoutError) as error:
         fail(f"cannot reach the broker at {redacted_url(settings)}: {type(error).__name__}")
+    except aiormq.exceptions.AMQPError as error:
+        # e.g. a vhost that does not exist: the broker answers the open with a close.
+        fail(
+            f"the broker at {redacted_url(settings)} refused the connection "
+            f"({type(error).__name__}): does the vhost exist, and may this user use it?"
+        )
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine."""
-    return asyncio.run(coroutine)
+    return event_loop.run(coroutine)
 
 
 def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:

@@ -58,6 +58,7 @@ def show(
             more = "…" if len(m.body) > BODY_PREVIEW else ""
             typer.echo(
                 f"id {m.message_id}  type {m.event_type}  queue {m.queue}\n"
+                f"  routing key {m.routing_key}  parked by eventyard {m.version}\n"
                 f"  reason {m.reason}  error {m.error_type}: {m.error}\n"
                 f"  attempts {m.attempts}  first failure {m.first_failure}  "
                 f"last failure {m.last_failure}  service {m.service}\n"

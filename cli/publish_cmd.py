@@ -76,4 +76,4 @@ def parse_payload(key: str, raw: bytes) -> Contract:
     try:
         return contract.model_validate(payload)
     except ValidationError as error:
-        fail(f"invalid {key}: {describe(error)}", EXIT_BAD_INPUT)
+        fail(f"invalid {key}: {describe(error, limit=None)}", EXIT_BAD_INPUT)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import typer
 
 from cli.common import EXIT_BAD_INPUT, EXIT_FAILED, fail, load
 from services.catalog import SERVICES
+from shared import event_loop
 from shared.errors import ConfigError
 from shared.logs import configure_logging
 from shared.service import run_service
@@ -40,7 +40,7 @@ def run_command(
     settings, integrations, topology = load()
     configure_logging(definition.name, settings.log_level)
     try:
-        asyncio.run(
+        event_loop.run(
             run_service(
                 definition, settings, integrations, topology, port=port or definition.default_port
             )

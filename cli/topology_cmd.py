@@ -41,6 +41,10 @@ def show() -> None:
             return await describe(connection, topology)
 
     typer.echo(run(go()))
+    typer.echo(
+        "Only the queues this integrations file names are listed: a queue left from an older "
+        "ladder or a removed destination is not; `rabbitmqctl list_queues` shows every queue."
+    )
 
 
 async def describe(connection: AbstractConnection, topology: Topology) -> str:

@@ -26,14 +26,15 @@ from shared.errors import ContractError
 MAX_PROBLEMS = 5
 
 
-def describe(error: ValidationError, prefix: str = "") -> str:
-    """Each invalid field named with what is wrong, never the value it had."""
+def describe(error: ValidationError, prefix: str = "", *, limit: int | None = MAX_PROBLEMS) -> str:
+    """Each invalid field named with what is wrong, never the value it had (`limit`: how many)."""
     problems = [
         f"{prefix}{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
         for e in error.errors(include_input=False, include_url=False)
     ]
-    extra = len(problems) - MAX_PROBLEMS
-    text = "; ".join(problems[:MAX_PROBLEMS])
+    shown = problems if limit is None else problems[:limit]
+    extra = len(problems) - len(shown)
+    text = "; ".join(shown)
     return f"{text}; and {extra} more" if extra > 0 else text
 
 

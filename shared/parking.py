@@ -44,6 +44,8 @@ class ParkedMessage:
     last_failure: str | None
     service: str | None
     body: bytes
+    routing_key: str | None = None
+    version: str | None = None
 
 
 def work_queue_of(parked_queue: str) -> str:
@@ -76,6 +78,8 @@ def describe(message: AbstractIncomingMessage, parked_queue: str) -> ParkedMessa
         last_failure=h.text(headers.get(h.LAST_FAILURE)),
         service=h.text(headers.get(h.SERVICE)),
         body=message.body,
+        routing_key=h.text(headers.get(h.ROUTING_KEY)) or message.type,
+        version=h.text(headers.get(h.VERSION)),
     )
 
 
@@ -211,12 +215,17 @@ async def replay(
     dry_run: bool = False,
     progress: Callable[[ReplayResult], None] = lambda _: None,
 ) -> ReplayResult:
-    """Move matching parked messages back to their work queue with a fresh attempt count."""
+    """Move matching parked messages back to their work queue with a fresh attempt count.
+
+    Only the messages parked when the replay starts are looked at: one that fails again and is
+    parked anew while the replay runs waits for the next replay instead of looping in this one.
+    """
     target = work_queue_of(parked_queue)
     result = ReplayResult()
     channel = await connection.channel()
     try:
         queue = await channel.declare_queue(parked_queue, passive=True)
+        present = queue.declaration_result.message_count or 0
         window = asyncio.Semaphore(REPLAY_WINDOW)
         moves: list[asyncio.Task[None]] = []
         failed = asyncio.Event()
@@ -233,7 +242,7 @@ async def replay(
             result.replayed += 1
             progress(result)
 
-        while limit is None or result.matched < limit:
+        while result.scanned < present and (limit is None or result.matched < limit):
             if failed.is_set():
                 break  # the broker refused a copy: stop; what was not acked stays parked
             message = await queue.get(no_ack=False, fail=False)

@@ -11,6 +11,7 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+import aiormq
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from starlette.routing import BaseRoute
 
@@ -206,6 +207,17 @@ async def _connect(
         except (ConnectionError, OSError) as error:
             log.warning(
                 "broker unreachable; retrying",
+                extra={
+                    "broker": redacted_url(settings),
+                    "error": type(error).__name__,
+                    "retry_in": delay,
+                },
+            )
+        except aiormq.exceptions.AMQPError as error:
+            # The broker answered but refused: a vhost not created yet, or no permission on it.
+            log.warning(
+                "broker refused the connection (does the vhost exist, may this user use it?); "
+                "retrying",
                 extra={
                     "broker": redacted_url(settings),
                     "error": type(error).__name__,

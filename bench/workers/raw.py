@@ -1,6 +1,6 @@
 """Raw aio-pika: manual ack after a no-op handler, on a queue declared like eventyard's.
 
-`python -m bench.workers.raw URL QUEUE --prefetch N [--latency]`.
+`python -m bench.workers.raw URL QUEUE --prefetch N [--latency] [--uvloop]`.
 """
 
 from __future__ import annotations
@@ -54,8 +54,15 @@ def main() -> None:
     parser.add_argument("--prefetch", type=int, default=100)
     parser.add_argument("--latency", action="store_true")
     parser.add_argument("--delivery-limit", type=int, default=10)
+    parser.add_argument("--uvloop", action="store_true", help="uvloop instead of asyncio's loop")
     args = parser.parse_args()
-    asyncio.run(consume(args.url, args.queue, args.prefetch, args.latency, args.delivery_limit))
+    work = consume(args.url, args.queue, args.prefetch, args.latency, args.delivery_limit)
+    if args.uvloop:
+        import uvloop  # noqa: PLC0415 - a bench extra
+
+        uvloop.run(work)
+    else:
+        asyncio.run(work)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,13 @@ or, with `--latency`, records publish->handled time from the `x-bench-sent` head
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
 from typing import Any
 
 from bench.infra import SENT_HEADER
 from bench.progress import Progress
 from contracts.orders import OrderCreatedV1
+from shared import event_loop
 from shared.config import IntegrationsFile
 from shared.consumer import Delivery, Handler, Step
 from shared.logs import configure_logging
@@ -54,7 +54,9 @@ def main() -> None:
     configure_logging("bench-step", settings.log_level)
     topology = Topology((queue,), tuple(settings.retry.delays), settings.retry.delivery_limit)
     definition = ServiceDefinition("bench-step", 0, lambda _: [queue], wire)
-    asyncio.run(run_service(definition, settings, IntegrationsFile(), topology, port=free_port()))
+    event_loop.run(
+        run_service(definition, settings, IntegrationsFile(), topology, port=free_port())
+    )
 
 
 if __name__ == "__main__":

@@ -65,11 +65,18 @@ async def test_bad_input_exits_2_and_publishes_nothing(
 
 async def test_every_invalid_field_is_named(applied: Settings) -> None:
     result = await asyncio.to_thread(
-        eventyard, applied, "publish", "order.created.v1", "-", stdin=b'{"currency": "euro"}'
+        eventyard,
+        applied,
+        "publish",
+        "order.created.v1",
+        "-",
+        stdin=b'{"currency": "euro", "customer": {}, "lines": [{}]}',
     )
     assert result.returncode == 2
-    for field in ("order_id", "customer", "lines", "currency", "total_minor"):
-        assert field in result.stderr
+    fields = ("order_id", "customer.id", "customer.email", "customer.name", "lines.0.sku")
+    for field in (*fields, "lines.0.quantity", "currency", "total_minor", "shipping_address"):
+        assert f"{field}: " in result.stderr
+    assert "more" not in result.stderr
 
 
 async def test_unreachable_broker_exits_1(settings: Settings) -> None:
@@ -83,6 +90,21 @@ async def test_unreachable_broker_exits_1(settings: Settings) -> None:
     assert result.returncode == 1
     assert "cannot reach the broker at amqp://guest:***@127.0.0.1:1/" in result.stderr
     assert "s3cret" not in result.stderr
+
+
+async def test_missing_vhost_exits_1_saying_so(settings: Settings) -> None:
+    missing = settings.model_copy(
+        update={
+            "broker_url": type(settings.broker_url)(
+                "amqp://guest:guest@127.0.0.1:5672/eventyard-no-such-vhost"
+            )
+        }
+    )
+    result = await asyncio.to_thread(eventyard, missing, "topology", "show")
+    assert result.returncode == 1
+    assert "refused the connection" in result.stderr
+    assert "does the vhost exist" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 async def test_unroutable_type_exits_1(settings: Settings) -> None:

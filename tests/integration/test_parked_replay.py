@@ -77,6 +77,45 @@ async def test_replay_moves_every_parked_message_back_exactly_once(settings: Set
     assert remaining == 0
 
 
+async def test_replay_of_messages_that_fail_again_ends(settings: Settings) -> None:
+    # Given a step that still parks everything it gets
+    attempts: Counter[str] = Counter()
+
+    async def sync(delivery: Delivery[OrderCreatedV1]) -> None:
+        attempts[delivery.data.order_id] += 1
+        raise PermanentError("CRM still rejects the order")
+
+    async def wire(_: Runtime) -> Wiring:
+        return Wiring(steps=[Step(QUEUE, sync, accepts=(OrderCreatedV1,))])
+
+    topology = Topology((QUEUE,), tuple(settings.retry.delays), settings.retry.delivery_limit)
+    service = ServiceDefinition("order-followup", 0, lambda _: [QUEUE], wire)
+    url = settings.broker_url.get_secret_value()
+    count = 20
+    async with running(service, settings, topology), connected(url) as connection:
+        publisher = await publisher_for(connection)
+        await asyncio.gather(*(publisher.publish(sample_order(f"ord_{n}")) for n in range(count)))
+        await eventually(lambda: _depth_is(connection, QUEUE.parked, count))
+
+        shown = await asyncio.to_thread(
+            eventyard, settings, "parked", "show", QUEUE.name, "--limit", "1"
+        )
+
+        # When the operator replays them while the dependency is still down
+        replayed = await asyncio.to_thread(eventyard, settings, "parked", "replay", QUEUE.name)
+
+        # Then the replay moves each message once and ends; they are parked again, once each
+        await eventually(lambda: _depth_is(connection, QUEUE.parked, count))
+        await asyncio.sleep(0.5)
+        assert await queue_depth(connection, QUEUE.parked) == count
+    assert shown.returncode == 0, shown.stderr
+    assert "routing key order.created.v1  parked by eventyard " in shown.stdout
+    assert "PermanentError: CRM still rejects the order" in shown.stdout
+    assert replayed.returncode == 0, replayed.stderr
+    assert f"replayed {count} of {count}" in replayed.stdout
+    assert attempts == Counter({f"ord_{n}": 2 for n in range(count)})
+
+
 async def test_replay_filters_leave_other_messages_parked(settings: Settings) -> None:
     topology = Topology((QUEUE,), tuple(settings.retry.delays), settings.retry.delivery_limit)
     url = settings.broker_url.get_secret_value()
