@@ -8,6 +8,7 @@ import pytest
 
 from shared.settings import RetrySettings, Settings
 from tests.support.broker import throwaway_vhost
+from tests.support.tools import _missing_required_tool  # noqa: F401 - the fixture, for every suite
 
 # Sub-second ladder for tests; production spans more than a day.
 TEST_DELAYS = [0.2, 0.4, 0.6]

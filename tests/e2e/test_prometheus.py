@@ -10,16 +10,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
-import pytest
 
 from services.catalog import SERVICES
 from shared.settings import Settings
 from tests.support.services import free_port
+from tests.support.tools import needs_tool
 from tests.support.waiting import eventually
 from tests.support.yard import Yard, yard_running
 
 PROMETHEUS = shutil.which("prometheus")
-pytestmark = pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed")
+pytestmark = needs_tool(PROMETHEUS is not None, "prometheus is not installed (make tools)")
 
 
 def scrape_config(yard: Yard) -> str:

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import orjson
-import pytest
 
 from contracts.registry import CONTRACTS
+from tests.support.tools import needs_tool
 
 ROOT = Path(__file__).parents[2]
 VALIDATOR = ROOT / "tools/asyncapi"
@@ -41,9 +41,9 @@ def test_document_covers_every_contract_and_service(tmp_path: Path) -> None:
     assert "order-followup_crm_receives_order_created_v1" in operations
 
 
-@pytest.mark.skipif(
-    shutil.which("node") is None or not (VALIDATOR / "node_modules/@asyncapi/parser").exists(),
-    reason="node or @asyncapi/parser is not installed (make tools installs it)",
+@needs_tool(
+    shutil.which("node") is not None and (VALIDATOR / "node_modules/@asyncapi/parser").exists(),
+    "node or @asyncapi/parser is not installed (make tools installs it)",
 )
 def test_official_parser_accepts_the_document(tmp_path: Path) -> None:
     write_docs(tmp_path / "asyncapi.json")

@@ -8,12 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.support.tools import needs_tool
 
 ROOT = Path(__file__).parents[2]
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+@needs_tool(shutil.which("promtool") is not None, "promtool is not installed (make tools)")
 def test_alert_rules_pass_promtool() -> None:
     result = subprocess.run(
         ["promtool", "check", "rules", str(ROOT / "ops/prometheus/alerts.yml")],
@@ -26,7 +26,7 @@ def test_alert_rules_pass_promtool() -> None:
     assert "SUCCESS" in result.stdout
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+@needs_tool(shutil.which("promtool") is not None, "promtool is not installed (make tools)")
 def test_prometheus_config_passes_promtool(tmp_path: Path) -> None:
     # promtool resolves rule_files relative to the config; check a copy that points at ours.
     config = (
