@@ -141,8 +141,10 @@ class IntegrationsFile(_Table):
     @classmethod
     def _names(cls, tables: dict[str, object]) -> dict[str, object]:
         for name in tables:
-            if not name.replace("-", "").replace("_", "").isalnum() or not name.islower():
-                raise ValueError(f"{name!r}: names are lower-case letters, digits, - and _")
+            # isascii: isalnum and islower pass "café" too, which no event type or queue takes.
+            plain = name.isascii() and name.replace("-", "").replace("_", "").isalnum()
+            if not plain or not name.islower():
+                raise ValueError(f"{name!r}: names are lower-case ASCII letters, digits, - and _")
         return tables
 
     @model_validator(mode="after")

@@ -14,8 +14,9 @@ from services.intake.dropped import decode_dropped, republisher
 from services.intake.metrics import IntakeMetrics
 from services.intake.oauth import OAuthRoutes, endpoints, load_provider
 from services.intake.routing import Parker, Router
-from services.intake.webhooks import Source, WebhookEndpoint
-from shared.config import IntegrationsFile, read_secret
+from services.intake.sources import load_source
+from services.intake.webhooks import WebhookEndpoint
+from shared.config import IntegrationsFile
 from shared.consumer import Step
 from shared.service import Runtime, ServiceDefinition, Wiring
 from shared.topology import INTAKE_QUEUE, WorkQueue
@@ -32,8 +33,7 @@ def queues(_: IntegrationsFile) -> Sequence[WorkQueue]:
 async def wire(runtime: Runtime) -> Wiring:
     """The webhook endpoint and the dropped-messages step share one router."""
     sources = {
-        name: Source(name, config, tuple(read_secret(s) for s in config.secrets))
-        for name, config in runtime.integrations.sources.items()
+        name: load_source(name, config) for name, config in runtime.integrations.sources.items()
     }
     router = Router(runtime.integrations.sources, runtime.publisher)
     endpoint = WebhookEndpoint(

@@ -191,14 +191,19 @@ class OAuthRoutes:
             ).encode(),
         )
         access_token = str(token_answer.json()["access_token"])
-        self._redactor.add(access_token)  # whatever fails next must not echo it
-        profile: dict[str, Any] = (
-            await self._gateway.request(
-                f"oauth-{provider.name}-user",
-                "GET",
-                headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
-            )
-        ).json()
+        # Whatever fails while the token is in use must not echo it; hidden only meanwhile, so
+        # the process-wide redactor does not collect one token per sign-in.
+        with self._redactor.hiding(access_token):
+            profile: dict[str, Any] = (
+                await self._gateway.request(
+                    f"oauth-{provider.name}-user",
+                    "GET",
+                    headers={
+                        "Authorization": f"Bearer {access_token}",
+                        "Accept": "application/json",
+                    },
+                )
+            ).json()
         return UserAuthenticatedV1(
             provider=provider.name,
             provider_user_id=str(profile.get("sub") or profile["id"]),

@@ -84,6 +84,18 @@ def verify(
     raise ValueError(f"unknown signature scheme {scheme!r}")
 
 
+def usable_secret(scheme: Scheme, secret: str) -> bool:
+    """Whether `verify` accepts this secret for this scheme (checked once, at start-up)."""
+    if not secret.strip():
+        return False
+    if scheme == "standard-webhooks":
+        try:
+            _whsec_key(secret)
+        except ValueError:
+            return False
+    return True
+
+
 def _standard_webhooks(
     body: bytes, headers: Mapping[str, str], secrets: Sequence[str], tolerance: int, now: float
 ) -> Verified:

@@ -4,40 +4,28 @@ from __future__ import annotations
 
 import hashlib
 import time
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from contracts.envelope import CloudEvent, utc_now
-from contracts.registry import envelope_model
-from contracts.webhooks import WebhookReceivedV1
+from contracts.envelope import CloudEvent
 from services.intake.body import BodyTooLargeError, read_limited
 from services.intake.dedupe import Deduplicator
 from services.intake.metrics import IntakeMetrics
 from services.intake.routing import NoRouteError, Parker, Router
 from services.intake.signatures import VerificationError, verify
-from shared.config import SourceConfig
+from services.intake.sources import Source, received_event
+from shared.decoding import describe
 from shared.errors import ContractError, PublishError
 from shared.failures import reason_class
 
 RETRY_AFTER_SECONDS = "5"
 MAX_WEBHOOK_ID = 200
-# Event ids derive from source and delivery id, so every replica names a repeat the same way.
-EVENT_ID_NAMESPACE = uuid.UUID("4f3b6f0e-8d4e-4a57-9a3c-2f0c1f7b9e10")
-
-
-@dataclass(frozen=True)
-class Source:
-    """A configured source with its secret values (newest first)."""
-
-    name: str
-    config: SourceConfig
-    secrets: tuple[str, ...]
+MAX_PROVIDER_TYPE = 200  # WebhookReceivedV1.provider_type's limit
 
 
 class JsonResponse(JSONResponse):
@@ -83,10 +71,10 @@ class WebhookEndpoint:
             source = self._source(request)
             body = await self._body(request, source)
             webhook_id, payload = self._verify(request, source, body)
+            event = self._event(source, webhook_id, payload, request)
         except RefusalError as refusal:
             self._metrics.count(refusal.source, refusal.outcome)
             return JsonResponse({"error": refusal.reason}, status_code=refusal.status)
-        event = self._event(source, webhook_id, payload, request)
         return await self._store(source, event, webhook_id)
 
     def _source(self, request: Request) -> Source:
@@ -183,24 +171,21 @@ class WebhookEndpoint:
             if isinstance(payload, dict)
             else None
         )
-        event_id = str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{source.name}:{webhook_id}"))
-        data = WebhookReceivedV1(
-            source=source.name,
-            webhook_id=webhook_id,
-            provider_type=provider_type if isinstance(provider_type, str) else None,
-            received_at=utc_now(),
-            payload=payload,
-        )
-        return envelope_model(WebhookReceivedV1)(
-            id=event_id,
-            source=f"/webhooks/{source.name}",
-            type=f"{WebhookReceivedV1.TYPE}.{source.name}",
-            time=data.received_at,
-            dataschema=WebhookReceivedV1.dataschema(),
-            subject=webhook_id,
-            data=data,
-            correlationid=event_id,
-        )
+        if not isinstance(provider_type, str):
+            provider_type = None  # a body's `type` that is not text names no event type
+        elif len(provider_type) > MAX_PROVIDER_TYPE:
+            raise RefusalError(
+                source.name,
+                "bad_type",
+                400,
+                f"the event type is over the {MAX_PROVIDER_TYPE}-character limit",
+            )
+        try:
+            return received_event(source.name, webhook_id, provider_type, payload)
+        except ValidationError as error:
+            raise RefusalError(
+                source.name, "invalid_event", 400, f"not a valid event: {describe(error)}"
+            ) from None
 
 
 def _body_id(source: Source, payload: Any) -> str | None:

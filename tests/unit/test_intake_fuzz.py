@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Mapping
 from typing import Any, cast
 
 import httpx
+import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
@@ -17,7 +19,8 @@ from contracts.envelope import CloudEvent
 from services.intake.dedupe import Deduplicator
 from services.intake.metrics import IntakeMetrics
 from services.intake.routing import Parker, Router
-from services.intake.webhooks import Source, WebhookEndpoint
+from services.intake.sources import Source
+from services.intake.webhooks import MAX_PROVIDER_TYPE, WebhookEndpoint
 from shared.config import SourceConfig
 from tests.support import signing
 
@@ -48,8 +51,8 @@ class RecordingRouter:
         return event
 
 
-def app_for(router: RecordingRouter) -> Starlette:
-    sources = {
+def app_for(router: RecordingRouter, sources: Mapping[str, Source] | None = None) -> Starlette:
+    sources = sources or {
         scheme.split("-")[0]: Source(
             scheme.split("-")[0],
             SourceConfig(scheme=scheme, secrets=["S"], max_body_bytes=4096),
@@ -106,4 +109,53 @@ def test_correctly_signed_odd_bodies_are_accepted_or_refused_never_500(body: byt
         return  # the official signer takes text; raw bytes are covered above
     answer = post(app_for(router), "/webhooks/standard", body, headers)
     assert answer.status_code in {202, 400}
+    assert len(router.published) == (1 if answer.status_code == 202 else 0)
+
+
+header_characters = st.characters(min_codepoint=33, max_codepoint=126)
+odd_types = st.one_of(
+    st.text(min_size=150, max_size=400),
+    st.text(st.characters(codec="utf-8"), max_size=60),
+    st.text(st.characters(max_codepoint=31), max_size=60),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.none(),
+    st.lists(st.text(max_size=5), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(0, 9), max_size=3),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(provider_type=odd_types)
+def test_a_signed_body_with_an_odd_type_is_accepted_or_refused_never_500(
+    provider_type: object,
+) -> None:
+    router = RecordingRouter()
+    body = orjson.dumps({"type": provider_type, "data": {"order_id": "ord_1"}})
+    headers = signing.standard_webhooks(SECRET, body, "msg_odd_type")
+    answer = post(app_for(router), "/webhooks/standard", body, headers)
+    expect_refusal = isinstance(provider_type, str) and len(provider_type) > MAX_PROVIDER_TYPE
+    assert answer.status_code == (400 if expect_refusal else 202)
+    if expect_refusal:
+        assert answer.json() == {"error": "the event type is over the 200-character limit"}
+        assert router.published == []
+    else:
+        [event] = router.published
+        expected = provider_type if isinstance(provider_type, str) else None
+        assert event.data.provider_type == expected
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    event=st.one_of(
+        st.text(header_characters, max_size=40),
+        st.text(header_characters, min_size=190, max_size=400),
+    )
+)
+def test_a_signed_github_delivery_with_an_odd_event_header_is_never_500(event: str) -> None:
+    router = RecordingRouter()
+    headers = signing.github(SECRET, b"{}", event=event)
+    answer = post(app_for(router), "/webhooks/github", b"{}", headers)
+    assert answer.status_code == (400 if len(event) > MAX_PROVIDER_TYPE else 202)
     assert len(router.published) == (1 if answer.status_code == 202 else 0)
