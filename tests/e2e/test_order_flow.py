@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,8 +13,16 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from aio_pika.abc import AbstractConnection, AbstractQueue
 
-from shared.settings import Settings
+from contracts.emails import EmailSentV1
+from contracts.orders import (
+    OrderConfirmationRequestedV1,
+    OrderCrmSyncedV1,
+    OrderWarehouseNotifiedV1,
+)
+from shared.settings import RetrySettings, Settings
+from shared.topology import EVENTS_EXCHANGE
 from tests.support import signing
 from tests.support.cli import eventyard
 from tests.support.events import connected, queue_depth, sample_order
@@ -25,6 +33,14 @@ from tests.support.yard import Yard, yard_running
 
 SHOP_SECRET = "whsec_" + base64.b64encode(b"e2e-shop-secret-0123456789").decode()
 CRM_TOKEN = "crm-token-e2e-0123456789"
+OUTAGE_LADDER = [1.0, 2.0, 4.0, 8.0]
+CRM_SYNCED = OrderCrmSyncedV1.key()
+COMPLETIONS = {
+    CRM_SYNCED,
+    OrderWarehouseNotifiedV1.key(),
+    OrderConfirmationRequestedV1.key(),
+    EmailSentV1.key(),
+}
 
 
 @dataclass
@@ -47,8 +63,39 @@ class World:
         return str(answer.json()["event_id"])
 
 
+class EventTap:
+    """A throwaway queue bound to `events` for some routing keys: what was published there."""
+
+    def __init__(self, queue: AbstractQueue) -> None:
+        self._queue = queue
+        self.keys: list[str] = []
+
+    @classmethod
+    async def bind(cls, connection: AbstractConnection, keys: Iterable[str]) -> EventTap:
+        """Bind a server-named exclusive queue to each key (before the events are published)."""
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(EVENTS_EXCHANGE, "topic", durable=True)
+        queue = await channel.declare_queue(exclusive=True)
+        for key in keys:
+            await queue.bind(exchange, key)
+        return cls(queue)
+
+    async def seen(self) -> set[str]:
+        """The routing keys published so far."""
+        while (message := await self._queue.get(no_ack=True, fail=False)) is not None:
+            self.keys.append(message.routing_key or "")
+        return set(self.keys)
+
+
 @pytest.fixture
 async def world(settings: Settings, tmp_path: Path) -> AsyncIterator[World]:
+    async with running_world(settings, tmp_path) as running:
+        yield running
+
+
+@asynccontextmanager
+async def running_world(settings: Settings, tmp_path: Path) -> AsyncIterator[World]:
+    """Receivers for the CRM and the warehouse, an SMTP mailbox, and the yard aimed at them."""
     crm, warehouse = Receiver(), Receiver()
     async with AsyncExitStack() as stack:
         for receiver in (crm, warehouse):
@@ -99,18 +146,50 @@ async def test_a_paid_order_reaches_crm_warehouse_and_mailbox_exactly_once(world
     assert mail["To"] == "ada@example.com"
 
 
-async def test_a_crm_outage_delays_only_crm_sync(world: World) -> None:
-    # Given a CRM that answers 503 to its first two calls
-    world.crm.script = [503, 503]
-    await world.order("ord_outage")
-    # Then email and warehouse complete without waiting for the CRM
-    await eventually(lambda: world.warehouse.succeeded and world.mailbox.messages, timeout=30)
-    # And the CRM sync completes on the ladder once the CRM answers again
-    await eventually(lambda: world.crm.succeeded, timeout=30)
-    await asyncio.sleep(1.0)
-    assert [hit.status for hit in world.crm.hits] == [503, 503, 200]
-    assert len({hit.idempotency_key for hit in world.crm.hits}) == 1
-    assert len(world.warehouse.hits) == len(world.mailbox.messages) == 1
+async def test_a_crm_outage_delays_only_crm_sync(settings: Settings, tmp_path: Path) -> None:
+    """Email and warehouse complete while the CRM still answers 503; the CRM catches up later.
+
+    A ladder long enough that the CRM sync is still waiting on it when the CRM recovers
+    (5 attempts over ~15 s; the CRM's breaker needs 5 calls to open).
+    """
+    slow = settings.model_copy(
+        update={"retry": RetrySettings(delays=OUTAGE_LADDER, delivery_limit=2)}
+    )
+    async with (
+        running_world(slow, tmp_path) as world,
+        connected(slow.broker_url.get_secret_value()) as connection,
+    ):
+        tap = await EventTap.bind(connection, COMPLETIONS)
+        # Given a CRM that answers 503 until told otherwise
+        world.crm.status = 503
+        await world.order("ord_outage")
+        # Then email and warehouse complete while the CRM is still failing
+        await eventually(
+            lambda: world.warehouse.succeeded and world.mailbox.messages and world.crm.hits,
+            timeout=10,
+        )
+        assert not world.crm.succeeded, [hit.status for hit in world.crm.hits]
+        # And their completion events are published, the CRM's not (yet)
+        others = COMPLETIONS - {CRM_SYNCED}
+        await eventually(lambda: _published(tap, others), timeout=10)
+        assert CRM_SYNCED not in await tap.seen()
+
+        # When the CRM answers again
+        world.crm.status = 200
+        # Then the CRM sync completes on the ladder, and its event is published
+        await eventually(lambda: world.crm.succeeded, timeout=30)
+        await eventually(lambda: _published(tap, {CRM_SYNCED}), timeout=10)
+        await asyncio.sleep(1.0)  # anything doubled would arrive by now
+        statuses = [hit.status for hit in world.crm.hits]
+        assert statuses == [503] * (len(statuses) - 1) + [200], statuses
+        assert len({hit.idempotency_key for hit in world.crm.hits}) == 1
+        assert len(world.warehouse.hits) == len(world.mailbox.messages) == 1
+        await tap.seen()
+        assert sorted(tap.keys) == sorted(COMPLETIONS)  # each completion published once
+
+
+async def _published(tap: EventTap, keys: set[str]) -> bool:
+    return keys <= await tap.seen()
 
 
 async def test_crm_down_past_the_last_attempt_is_parked_then_replayed(world: World) -> None:

@@ -46,16 +46,17 @@ def report(request: pytest.FixtureRequest) -> Report:
 
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
-    """Print the fault report: per case accepted, delivered, duplicates, lost, longest stall."""
+    """Print the fault report: per case accepted, refused, delivered, duplicates, lost, stall."""
     rows = terminalreporter.config.stash.get(ROWS, [])
     if not rows:
         return
     terminalreporter.section("fault report")
-    header = ("case", "accepted", "delivered", "dup", "lost", "stall s", "note")
+    header = ("case", "accepted", "refused", "delivered", "dup", "lost", "stall s", "note")
     lines = [
         (
             r.case,
             str(r.accepted),
+            str(r.refused),
             str(r.delivered),
             str(r.duplicates),
             str(r.lost),

@@ -13,7 +13,13 @@ ROWS = pytest.StashKey[list["Row"]]()
 
 @dataclass(frozen=True)
 class Row:
-    """One case's counts."""
+    """One case's counts.
+
+    `accepted`: messages taken in (a 202, a confirmed publish), or the deliveries they owe;
+    `refused`: requests turned away with a clear answer (so never accepted), or owed
+    deliveries refused on purpose (parked as refused); never counted as delivered;
+    `delivered`: deliveries made; `lost`: accepted, then neither delivered, refused nor parked.
+    """
 
     case: str
     accepted: int
@@ -22,6 +28,7 @@ class Row:
     lost: int
     longest_stall: float | None
     note: str = ""
+    refused: int = 0
 
 
 class Report:
@@ -41,10 +48,20 @@ class Report:
         longest_stall: float | None = None,
         note: str = "",
         case: str | None = None,
+        refused: int = 0,
     ) -> None:
         """Record a row (before asserting, so a failing case is reported too)."""
         self._rows.append(
-            Row(case or self._case, accepted, delivered, duplicates, lost, longest_stall, note)
+            Row(
+                case or self._case,
+                accepted,
+                delivered,
+                duplicates,
+                lost,
+                longest_stall,
+                note,
+                refused,
+            )
         )
 
     def tally(self, counted: Tally, note: str = "", case: str | None = None) -> None:

@@ -6,6 +6,7 @@ publisher runs as a process against a throwaway vhost on the main broker; its de
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -42,14 +43,20 @@ async def test_worker_sigkilled_mid_handler_redelivers_and_acts_once_per_key(
 ) -> None:
     """SIGKILL while deliveries are in flight: they are redelivered, under the same key.
 
-    The receiver dedupes by Idempotency-Key, so the side effect happens once per key however
-    many raw hits arrive; the report shows raw hits against unique keys.
+    The receiver dedupes by Idempotency-Key, as a real partner does: it acts on a key once and
+    answers a repeat without acting. The side effect happens once per event however many raw
+    hits arrive; the report shows raw hits against unique keys and actions.
     """
     settings = fault_settings(broker_url, tmp_path)
     async with order_world(
-        settings, tmp_path, services=("publisher",), receiver_delay=1.0, partner_concurrency=5
+        settings,
+        tmp_path,
+        services=("publisher",),
+        receiver_delay=1.0,
+        partner_concurrency=5,
+        dedupe=True,
     ) as world:
-        # Given deliveries in flight at a partner that takes 1 s per call
+        # Given deliveries in flight at a deduping partner that takes 1 s per call
         cut = await _in_flight(world, connection)
         publisher = world.services["publisher"]
 
@@ -61,15 +68,25 @@ async def test_worker_sigkilled_mid_handler_redelivers_and_acts_once_per_key(
         # Then every event is delivered, and what was cut is delivered again
         def note(counted: Tally) -> str:
             unique = len(world.partner.by_idempotency_key)
-            return f"raw hits {counted.raw_hits} vs unique idempotency keys {unique}"
+            actions = len(world.partner.actions)
+            return (
+                f"raw hits {counted.raw_hits}, unique idempotency keys {unique}, actions {actions}"
+            )
 
         await verify_delivery(world, connection, report, note)
-        keys = world.partner.by_idempotency_key
+        partner = world.partner
+        keys = partner.by_idempotency_key
         assert all(keys[key] >= 2 for key in cut), {key: keys[key] for key in cut}
-        # And every hit carried the event id as its key: one side effect per event
+        # And every hit carried the event id as its key: the same key on every redelivery
         assert set(keys) == world.published
-        assert all(hit.webhook_id == hit.idempotency_key for hit in world.partner.hits)
-        assert world.partner.verified
+        assert all(hit.webhook_id == hit.idempotency_key for hit in partner.hits)
+        assert partner.verified
+        # And the partner acted once per event: as many actions as events, none twice
+        assert len(partner.actions) == len(world.published), partner.acted
+        assert set(partner.acted) == world.published
+        # And each redelivery of a cut call reached it and was answered without a new action
+        replays = Counter(hit.key for hit in partner.hits if hit.replay)
+        assert all(replays[key] >= 1 for key in cut), {key: replays[key] for key in cut}
 
 
 @pytest.mark.parametrize(

@@ -189,12 +189,16 @@ async def order_world(
     services: Sequence[str] = ORDER_SERVICES,
     receiver_delay: float = 0.0,
     partner_concurrency: int = 10,
+    dedupe: bool = False,
 ) -> AsyncIterator[OrderWorld]:
-    """Start the receivers and the services (as processes); stop them all at the end."""
+    """Start the receivers and the services (as processes); stop them all at the end.
+
+    `dedupe`: the receivers act only on a key they have not acted on (as a real partner).
+    """
     receivers = {
-        "partner": Receiver(secret=PARTNER_SECRET, delay=receiver_delay),
-        "crm": Receiver(delay=receiver_delay),
-        "warehouse": Receiver(delay=receiver_delay),
+        "partner": Receiver(secret=PARTNER_SECRET, delay=receiver_delay, dedupe=dedupe),
+        "crm": Receiver(delay=receiver_delay, dedupe=dedupe),
+        "warehouse": Receiver(delay=receiver_delay, dedupe=dedupe),
     }
     mailbox = Receiver()  # not served: filled from the email.send queue by `collect_mail`
     async with AsyncExitStack() as stack:

@@ -33,11 +33,22 @@ class Hit:
     headers: dict[str, str]
     path: str = ""
     status: int = 0
+    replay: bool = False  # a deduping receiver answered it without acting again
+
+    @property
+    def key(self) -> str | None:
+        """What a deduping receiver acts once per: `Idempotency-Key`, else `webhook-id`."""
+        return self.idempotency_key or self.webhook_id
 
 
 @dataclass
 class Receiver:
-    """Records every hit; answers `status` (or the next of `script`), maybe after `delay`."""
+    """Records every hit; answers `status` (or the next of `script`), maybe after `delay`.
+
+    Every 2xx answer is an action (the side effect) unless `dedupe` is set: then, like a real
+    partner, it acts only on a key it has not acted on yet, and answers a repeat with the
+    same status without acting (the hit is marked `replay`). `hits` counts raw requests.
+    """
 
     secret: str | None = None
     status: int = 200
@@ -46,6 +57,8 @@ class Receiver:
     headers: dict[str, str] = field(default_factory=dict)
     hits: list[Hit] = field(default_factory=list)
     url: str = ""
+    dedupe: bool = False
+    actions: list[Hit] = field(default_factory=list)
 
     @property
     def base(self) -> str:
@@ -66,6 +79,11 @@ class Receiver:
     def by_idempotency_key(self) -> Counter[str]:
         """Hits per Idempotency-Key: a receiver deduping by key acts once per entry here."""
         return Counter(h.idempotency_key or "" for h in self.hits)
+
+    @property
+    def acted(self) -> Counter[str]:
+        """Actions per key: at most 1 each on a deduping receiver, whatever was redelivered."""
+        return Counter(hit.key or "" for hit in self.actions)
 
     @property
     def in_flight(self) -> list[Hit]:
@@ -99,8 +117,17 @@ class Receiver:
         if self.delay:
             await asyncio.sleep(self.delay)
         hit.status = self.script.pop(0) if self.script else self.status
+        if 200 <= hit.status < 300:
+            self._act(hit)
         answer = {"ok": hit.status < 300, "id": f"ref-{len(self.hits)}"}
         return JSONResponse(answer, status_code=hit.status, headers=self.headers)
+
+    def _act(self, hit: Hit) -> None:
+        """Perform the side effect, or (deduping, key already acted on) mark a replay."""
+        if self.dedupe and hit.key is not None and hit.key in self.acted:
+            hit.replay = True
+        else:
+            self.actions.append(hit)
 
 
 @asynccontextmanager
