@@ -65,7 +65,7 @@ class Checker:
     async def round(self) -> list[Finding]:
         """One round: the broker and queues, and every integration, side by side."""
         started = time.perf_counter()
-        groups = await asyncio.gather(
+        broker, *integrations = await asyncio.gather(
             self._bounded("broker", self._broker_and_queues()),
             *(
                 self._bounded(f"integration:{name}", self._integration(name))
@@ -73,7 +73,19 @@ class Checker:
             ),
         )
         self._metrics.round_seconds.observe(time.perf_counter() - started)
-        return [finding for group in groups for finding in group]
+        if len(broker) == 1 and broker[0].status == "unhealthy":
+            broker += self._unseen_queues()
+        return [finding for group in (broker, *integrations) for finding in group]
+
+    def _unseen_queues(self) -> list[Finding]:
+        """Every queue, when the broker check failed: not seen this round, so not healthy."""
+        # Leaving them out would let the report show the last round's "healthy" for queues
+        # nobody could look at.
+        names = [*(q.name for q in self._topology.queues), *dict.fromkeys(self._topology.ladder)]
+        return [
+            Finding(f"queue:{name}", "unhealthy", "not checked: the broker check failed")
+            for name in names
+        ]
 
     async def _bounded(self, component: str, check: Awaitable[list[Finding]]) -> list[Finding]:
         """A hanging check becomes an unhealthy finding; it never holds up the round."""
@@ -95,6 +107,8 @@ class Checker:
             counter = parking.QueueCounter(connection)
             for queue in self._topology.queues:
                 findings.append(await self._queue(connection, counter, queue))
+            for name in dict.fromkeys(self._topology.ladder):
+                findings.append(await self._ladder_step(counter, name))
         except Exception as error:  # a broker that answers but refuses is unhealthy too
             return [Finding("broker", "unhealthy", f"{type(error).__name__}: {error}"[:300])]
         else:
@@ -142,6 +156,15 @@ class Checker:
         if problems:
             return Finding(component, "degraded", "; ".join(problems), details)
         return Finding(component, "healthy", f"{depth} waiting, {consumers} consumers", details)
+
+    async def _ladder_step(self, counter: parking.QueueCounter, name: str) -> Finding:
+        """A retry queue: it must exist; its messages wait there by design, with no consumer."""
+        found = await counter.count(name)
+        if found is None:
+            return Finding(f"queue:{name}", "unhealthy", "missing; run `eventyard topology apply`")
+        return Finding(
+            f"queue:{name}", "healthy", f"{found[0]} waiting to retry", {"depth": found[0]}
+        )
 
     def _backlog_age(self, queue: str, depth: int) -> float:
         if depth == 0:

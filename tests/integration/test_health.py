@@ -105,12 +105,16 @@ async def test_queue_findings_report_depth_consumers_and_parked(settings: Settin
 
             async def crm_queue() -> dict[str, object]:
                 report = (await client.get(f"{base}/health")).json()
-                found: dict[str, object] = report["components"]["queue:order-followup.crm"]
+                found: dict[str, object] = report["components"].get("queue:order-followup.crm", {})
                 return found
 
             await eventually(lambda: _depth(crm_queue, 3), timeout=5)
             finding = await crm_queue()
+            components = (await client.get(f"{base}/health")).json()["components"]
             metrics = (await client.get(f"{base}/metrics")).text
+    ladder = [components[f"queue:{name}"] for name in dict.fromkeys(topology.ladder)]
+    assert [step["status"] for step in ladder] == ["healthy"] * len(ladder)
+    assert {step["reason"] for step in ladder} == {"0 waiting to retry"}
     assert finding["status"] == "unhealthy"
     assert finding["reason"] == "3 waiting, no consumer"
     assert finding["consumers"] == 0
