@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from contracts.emails import EmailRequestedV1
 from contracts.envelope import utc_now
@@ -17,6 +15,9 @@ from contracts.orders import (
 )
 from shared.consumer import Delivery, Handler
 from shared.gateway import Gateway
+
+if TYPE_CHECKING:
+    import httpx
 
 CRM_SYNC_PATH = "/orders/sync"
 WAREHOUSE_PATH = "/shipments"

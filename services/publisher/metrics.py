@@ -8,7 +8,7 @@ from shared.metrics import PREFIX
 
 
 class PublisherMetrics:
-    """Deliveries by destination and outcome."""
+    """Deliveries by destination and outcome, lost best-effort reports, fan-out copies."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.deliveries = Counter(
@@ -16,6 +16,12 @@ class PublisherMetrics:
             "Delivery attempts by destination and outcome (succeeded, transient, permanent, "
             "gone, disabled, best_effort_failed).",
             ["destination", "outcome"],
+            registry=registry,
+        )
+        self.reports_lost = Counter(
+            f"{PREFIX}_delivery_reports_lost_total",
+            "Outcome events of best-effort deliveries the broker did not confirm (not retried).",
+            ["destination"],
             registry=registry,
         )
         self.fanned_out = Counter(

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from services.publisher.fanout import destination_queue
 from services.publisher.switches import state
 from shared.config import DestinationConfig
-from shared.gateway import Gateway
+from shared.gateway import Gateway, url_origin
 from shared.parking import depth
 
 
@@ -33,7 +33,7 @@ def destinations_route(
             rows.append(
                 {
                     "name": name,
-                    "url": f"{config.url.scheme}://{config.url.host}{config.url.path or ''}",
+                    "url": url_origin(str(config.url)),
                     "policy": config.policy,
                     "events": config.events,
                     "state": "disabled" if disabled else "enabled",

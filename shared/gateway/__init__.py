@@ -11,6 +11,7 @@ from shared.gateway.errors import (
 )
 from shared.gateway.policy import EndpointPolicy, policy_for_destination, policy_for_integration
 from shared.gateway.ssrf import Resolver, default_resolver
+from shared.gateway.target import url_origin
 
 __all__ = [
     "BreakerState",
@@ -25,4 +26,5 @@ __all__ = [
     "default_resolver",
     "policy_for_destination",
     "policy_for_integration",
+    "url_origin",
 ]

@@ -98,7 +98,7 @@ class Attempter:
         status = response.status_code
         failure = response_error(call.where, response, self._redactor, time.time())
         breaker.record(admission, failed=failure is not None and is_breaker_failure(status))
-        if credential is not None and status != 401:
+        if credential is not None and 200 <= status < 300:
             self._metrics.credential_used.labels(call.endpoint.policy.name, str(credential)).inc()
         self._record(call, number, credential, status=status, error=failure, seconds=seconds)
         return response, failure

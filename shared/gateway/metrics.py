@@ -38,7 +38,7 @@ class GatewayMetrics:
         )
         self.credential_used = Counter(
             f"{PREFIX}_gateway_credential_used_total",
-            "Answers other than 401, by the index of the credential (0 = newest) that got them.",
+            "Successful (2xx/3xx) answers, by the index of the credential (0 = newest) used.",
             ["integration", "credential"],
             registry=registry,
         )

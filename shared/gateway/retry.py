@@ -17,7 +17,8 @@ from shared.gateway.errors import (
 )
 from shared.redact import Redactor
 
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# Only reads repeat safely on their own; a server may not treat PUT or DELETE as idempotent.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BACKOFF_BASE = 0.2
 BACKOFF_CAP = 5.0
 # Longer waits belong to the caller's retry ladder, which does not hold a worker while waiting.
@@ -30,8 +31,8 @@ _SPACE = re.compile(r"\s+")
 
 
 def may_retry(method: str, idempotency_key: str | None) -> bool:
-    """Whether repeating the call cannot do its effect twice."""
-    return method in IDEMPOTENT_METHODS or idempotency_key is not None
+    """Whether the call may be repeated: a read, or a write that carries an Idempotency-Key."""
+    return method in READ_METHODS or idempotency_key is not None
 
 
 def backoff(retry: int) -> float:

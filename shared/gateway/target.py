@@ -48,6 +48,13 @@ def display_path(url: httpx.URL, policy: EndpointPolicy) -> str:
     return url.path
 
 
+def url_origin(url: str | httpx.URL) -> str:
+    """`scheme://host[:port]` of a URL, for display: path, query and user:password@ dropped."""
+    # Webhook URLs often carry their secret in the path or the query string.
+    parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.netloc.decode('ascii')}"
+
+
 def port_of(url: httpx.URL) -> int:
     """The port the URL connects to."""
     return url.port or DEFAULT_PORTS[url.scheme]

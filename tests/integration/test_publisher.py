@@ -1,18 +1,25 @@
-"""publisher against real local receivers: signed, once each, ladder, 410, 429, timeouts."""
+"""publisher against real local receivers: signed, once each, ladder, 410, 429, timeouts,
+best-effort never parked, outcome events at least once."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import httpx
+import orjson
 import pytest
+from aio_pika.abc import AbstractConnection
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.catalog import build_topology
 from services.publisher.app import DEFINITION as PUBLISHER
+from services.publisher.switches import state
 from shared import headers as h
 from shared.config import load_integrations
 from shared.settings import RetrySettings, Settings
@@ -27,9 +34,9 @@ SECRET = "whsec_" + base64.b64encode(b"partner-signing-secret-0123").decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"partner-signing-secret-old").decode()
 
 
-def destination(url: str, **extra: Any) -> dict[str, Any]:
+def destination(url: str, url_suffix: str = "", **extra: Any) -> dict[str, Any]:
     return {
-        "url": url,
+        "url": url + url_suffix,
         "events": ["order.*.v1"],
         "secrets": ["PARTNER_SECRET"],
         "allow_private_network": True,
@@ -55,7 +62,7 @@ async def yard(
         write_integrations(settings.config, config)  # for the CLI in the same test
         integrations = load_integrations(settings.config)
         topology = build_topology(settings, integrations)
-        await stack.enter_async_context(running(PUBLISHER, settings, topology, integrations))
+        base = await stack.enter_async_context(running(PUBLISHER, settings, topology, integrations))
         connection = await stack.enter_async_context(
             connected(settings.broker_url.get_secret_value())
         )
@@ -66,6 +73,7 @@ async def yard(
             return [e.id for e in events]
 
         publish.connection = connection  # type: ignore[attr-defined]
+        publish.base = base  # type: ignore[attr-defined]
         yield publish
 
 
@@ -184,3 +192,130 @@ async def test_a_hanging_destination_does_not_hold_back_a_healthy_one(settings: 
 
 async def _depth_is(connection: Any, name: str, n: int) -> bool:
     return await queue_depth(connection, name) == n
+
+
+async def test_status_shows_only_each_destination_origin(settings: Settings) -> None:
+    receivers = {"partner": Receiver(SECRET)}
+    # Given a webhook URL whose path and query carry a secret
+    with_secret = {"url_suffix": "?token=s3cr3t-in-query"}
+    async with (
+        yard(settings, receivers, partner=with_secret) as publish,
+        httpx.AsyncClient(timeout=5) as client,
+    ):
+        answer = await client.get(f"{publish.base}/destinations")  # type: ignore[attr-defined]
+    [row] = answer.json()["destinations"]
+    origin = receivers["partner"].url.removesuffix("/hook")
+    assert row["url"] == origin
+    assert "s3cr3t" not in answer.text
+    assert "/hook" not in answer.text
+
+
+async def test_a_best_effort_destination_gone_is_disabled_and_never_parked(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="services.publisher.delivery")
+    receivers = {"analytics": Receiver(SECRET, status=410)}
+    async with yard(settings, receivers, analytics={"policy": "best-effort"}) as publish:
+        connection = publish.connection  # type: ignore[attr-defined]
+        # Given a best-effort destination that answered 410 once
+        await publish(1)
+        await eventually(lambda: state(connection, "analytics"))
+        # When two more events are published for it
+        await publish(2)
+        # Then they are counted as disabled and dropped: not sent, not parked, not left queued
+        await eventually(lambda: _acked_is(publish, "publisher.dest.analytics", 3))
+        metrics = await _metrics(publish)
+        parked = await queue_depth(connection, "publisher.dest.analytics.parked")
+        queued = await queue_depth(connection, "publisher.dest.analytics")
+    assert len(receivers["analytics"].hits) == 1
+    assert metrics[("eventyard_deliveries_total", "analytics", "best_effort_failed")] == 1
+    assert metrics[("eventyard_deliveries_total", "analytics", "disabled")] == 2
+    assert (parked, queued) == (0, 0)
+    dropped = [r for r in caplog.records if "best-effort delivery dropped" in r.getMessage()]
+    assert len(dropped) == 2
+    assert {getattr(r, "destination", None) for r in dropped} == {"analytics"}
+
+
+@pytest.mark.parametrize("status", [200, 500, 410])
+async def test_a_best_effort_outcome_event_refused_does_not_repeat_the_post(
+    settings: Settings, status: int
+) -> None:
+    receivers = {"analytics": Receiver(SECRET, status=status)}
+    async with yard(settings, receivers, analytics={"policy": "best-effort"}) as publish:
+        connection = publish.connection  # type: ignore[attr-defined]
+        # Given the broker refuses every delivery.* outcome event
+        await _refuse_outcome_events(connection)
+        # When one event is delivered (or fails to be)
+        await publish(1)
+        # Then the lost report is counted, the message acked after one POST, nothing parked
+        await eventually(lambda: _acked_is(publish, "publisher.dest.analytics", 1))
+        metrics = await _metrics(publish)
+        parked = await queue_depth(connection, "publisher.dest.analytics.parked")
+        disabled = await state(connection, "analytics")
+    assert len(receivers["analytics"].hits) == 1
+    assert metrics[("eventyard_delivery_reports_lost_total", "analytics", None)] == 1
+    assert _retried_or_parked(metrics, "publisher.dest.analytics") == 0
+    assert parked == 0
+    assert (disabled is not None) is (status == 410)
+
+
+async def test_a_reliable_outcome_event_refused_is_retried_until_published(
+    settings: Settings,
+) -> None:
+    receivers = {"partner": Receiver(SECRET)}
+    async with yard(settings, receivers) as publish:
+        connection = publish.connection  # type: ignore[attr-defined]
+        channel = await connection.channel()
+        outcomes = await channel.declare_queue("test.outcomes")
+        await outcomes.bind("events", "delivery.#")
+        # Given the broker refuses the delivery.succeeded event at first
+        refusal = await _refuse_outcome_events(connection)
+        [event_id] = await publish(1)
+        # Then the delivery is not acked but made again (receivers dedupe by webhook-id)
+        await eventually(lambda: len(receivers["partner"].hits) >= 2, timeout=10)
+        # And once the broker takes outcome events again, the report is published and acked
+        await refusal.delete(if_unused=False, if_empty=False)
+        await eventually(lambda: _acked_is(publish, "publisher.dest.partner", 1))
+        reports = [orjson.loads(m.body) for m in await drain(connection, outcomes.name)]
+        parked = await queue_depth(connection, "publisher.dest.partner.parked")
+    succeeded = [r for r in reports if r["type"] == "delivery.succeeded"]
+    assert succeeded
+    assert {r["data"]["event_id"] for r in succeeded} == {event_id}
+    assert set(receivers["partner"].unique) == {event_id}
+    assert parked == 0
+
+
+async def _refuse_outcome_events(connection: AbstractConnection) -> Any:
+    """A queue that refuses every delivery.* event, so their publishes are nacked."""
+    channel = await connection.channel()
+    queue = await channel.declare_queue(
+        "test.refuse-outcomes", arguments={"x-max-length": 0, "x-overflow": "reject-publish"}
+    )
+    await queue.bind("events", "delivery.#")
+    return queue
+
+
+Samples = dict[tuple[str, str, str | None], float]
+
+
+async def _metrics(publish: Any) -> Samples:
+    """The publisher's counters: (name, destination or queue, outcome) -> value."""
+    async with httpx.AsyncClient(timeout=5) as client:
+        text = (await client.get(f"{publish.base}/metrics")).text
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            where = sample.labels.get("destination") or sample.labels.get("queue", "")
+            key = (sample.name, where, sample.labels.get("outcome"))
+            samples[key] = samples.get(key, 0.0) + sample.value
+    return samples
+
+
+async def _acked_is(publish: Any, queue: str, n: int) -> bool:
+    acked = (await _metrics(publish)).get(("eventyard_messages_consumed_total", queue, "acked"))
+    return acked == n
+
+
+def _retried_or_parked(metrics: Samples, queue: str) -> float:
+    consumed = "eventyard_messages_consumed_total"
+    return sum(metrics.get((consumed, queue, outcome), 0.0) for outcome in ("retried", "parked"))

@@ -105,6 +105,33 @@ async def test_post_without_idempotency_key_is_not_retried(crm: Callable[..., Ha
     assert "Idempotency-Key" not in h.requests[0].headers
 
 
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+async def test_a_write_without_idempotency_key_is_not_retried(
+    crm: Callable[..., Harness], method: str
+) -> None:
+    h = crm(httpx.Response(503), httpx.Response(200))
+    with pytest.raises(TransientError):
+        await h.gateway.request("crm", method, "orders/42")
+    assert len(h.requests) == 1
+    assert h.sleep.delays == []
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+async def test_a_write_with_idempotency_key_carries_it_on_every_attempt(
+    crm: Callable[..., Harness], method: str
+) -> None:
+    h = crm(httpx.Response(503), httpx.Response(502), httpx.Response(200))
+    await h.gateway.request(
+        "crm",
+        method,
+        "orders/42",
+        headers={"Idempotency-Key": "caller-supplied"},
+        idempotency_key="event-42",
+    )
+    assert [r.method for r in h.requests] == [method] * 3
+    assert [r.headers.get_list("Idempotency-Key") for r in h.requests] == [["event-42"]] * 3
+
+
 async def test_post_with_idempotency_key_is_retried_carrying_the_key(
     crm: Callable[..., Harness],
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 
 import httpx
@@ -88,9 +89,33 @@ async def test_retries_start_again_from_the_newest_credential() -> None:
     await h.gateway.request("crm", "GET", "me")
     used = [r.headers["Authorization"] for r in h.requests]
     assert used == [f"Bearer {NEW}", f"Bearer {NEW}", f"Bearer {OLD}"]
-    # The 503 was an answer other than 401, so credential 0 is counted for it.
-    assert h.metric(USED, integration="crm", credential="0") == 1
+    # Credential 0 got a 503 and a 401, neither a success, so only credential 1 is counted.
+    assert h.metric(USED, integration="crm", credential="0") == 0
     assert h.metric(USED, integration="crm", credential="1") == 1
+    await h.gateway.aclose()
+
+
+@pytest.mark.parametrize(
+    ("status", "counted"),
+    [(200, 1), (204, 1), (302, 0), (401, 0), (403, 0), (404, 0), (429, 0), (500, 0), (503, 0)],
+)
+async def test_a_credential_is_counted_as_used_only_when_the_call_succeeded(
+    status: int, counted: int
+) -> None:
+    async def handle(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(status)
+
+    single = EndpointPolicy(
+        name="crm",
+        base_url="https://api.example.com/",
+        auth="bearer",
+        credentials=("CRM_TOKEN_NEW",),
+    )
+    h = harness(handle, single)
+    with contextlib.suppress(PermanentError, TransientError):
+        await h.gateway.request("crm", "POST", "notes")
+    assert len(h.requests) == 1
+    assert h.metric(USED, integration="crm", credential="0") == counted
     await h.gateway.aclose()
 
 

@@ -9,7 +9,12 @@ import pytest
 
 from shared.config import DestinationConfig, IntegrationConfig
 from shared.errors import ConfigError
-from shared.gateway import EndpointPolicy, policy_for_destination, policy_for_integration
+from shared.gateway import (
+    EndpointPolicy,
+    policy_for_destination,
+    policy_for_integration,
+    url_origin,
+)
 from shared.gateway.retry import BACKOFF_CAP, backoff, may_retry, parse_retry_after
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC).timestamp()
@@ -100,13 +105,33 @@ def test_backoff_is_full_jitter_under_a_cap() -> None:
     ("method", "key", "retried"),
     [
         ("GET", None, True),
-        ("PUT", None, True),
-        ("DELETE", None, True),
+        ("HEAD", None, True),
+        ("OPTIONS", None, True),
         ("POST", None, False),
+        ("PUT", None, False),
         ("PATCH", None, False),
+        ("DELETE", None, False),
         ("POST", "k-1", True),
+        ("PUT", "k-1", True),
         ("PATCH", "k-1", True),
+        ("DELETE", "k-1", True),
     ],
 )
-def test_only_idempotent_calls_are_retried(method: str, key: str | None, retried: bool) -> None:
+def test_reads_and_writes_with_an_idempotency_key_are_retried(
+    method: str, key: str | None, retried: bool
+) -> None:
     assert may_retry(method, key) is retried
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("https://hooks.example.com/in/s3cr3t-token?sig=abc#frag", "https://hooks.example.com"),
+        ("https://user:pw@Hooks.Example.com:443/in", "https://hooks.example.com"),
+        ("http://hooks.example.com:80/", "http://hooks.example.com"),
+        ("http://127.0.0.1:8080/hook?token=t", "http://127.0.0.1:8080"),
+        ("https://[2001:db8::1]:8443/a/b", "https://[2001:db8::1]:8443"),
+    ],
+)
+def test_url_origin_keeps_only_scheme_host_and_port(url: str, origin: str) -> None:
+    assert url_origin(url) == origin
