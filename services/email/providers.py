@@ -9,7 +9,7 @@ from typing import Protocol, TextIO
 
 import aiosmtplib
 
-from services.email.rendering import RenderedEmail
+from services.email.rendering import Priority, RenderedEmail
 from shared.config import EmailConfig, read_secret
 from shared.errors import ConfigError, PermanentError, TransientError
 from shared.gateway import Gateway
@@ -25,6 +25,14 @@ class Provider(Protocol):
         ...
 
 
+# The headers mail clients read for priority: `Importance` (Outlook) and `X-Priority` (most others).
+PRIORITY_HEADERS: dict[Priority, dict[str, str]] = {
+    "high": {"Importance": "high", "X-Priority": "1 (Highest)"},
+    "normal": {},
+    "low": {"Importance": "low", "X-Priority": "5 (Lowest)"},
+}
+
+
 def mime(email: RenderedEmail, sender: str, message_id: str) -> EmailMessage:
     """A multipart/alternative message with a text and an HTML part."""
     message = EmailMessage()
@@ -33,6 +41,8 @@ def mime(email: RenderedEmail, sender: str, message_id: str) -> EmailMessage:
     message["Subject"] = email.subject
     # A stable Message-ID lets mail systems recognise a resend after a crash as the same mail.
     message["Message-ID"] = f"<{message_id}@eventyard>"
+    for header, value in PRIORITY_HEADERS[email.priority].items():
+        message[header] = value
     message.set_content(email.text)
     message.add_alternative(email.html, subtype="html")
     return message
@@ -50,9 +60,10 @@ class ConsoleProvider:
 
     async def send(self, email: RenderedEmail, message_id: str) -> str | None:
         """Print it (and append it to `path`, where the demo reads it)."""
+        priority = f"Priority: {email.priority}\n" if email.priority != "normal" else ""
         text = (
             f"--- email {message_id} ---\nFrom: {self._sender}\nTo: {email.to}\n"
-            f"Subject: {email.subject}\n\n{email.text.rstrip()}\n--- end of email ---\n"
+            f"Subject: {email.subject}\n{priority}\n{email.text.rstrip()}\n--- end of email ---\n"
         )
         out = self._out or sys.stdout
         out.write(text)
@@ -124,6 +135,7 @@ class HttpProvider:
                 "subject": email.subject,
                 "text": email.text,
                 "html": email.html,
+                "priority": email.priority,
             },
             idempotency_key=message_id,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
+from typing import Literal
 
 import jinja2
 
@@ -12,6 +13,7 @@ from contracts.emails import EmailRequestedV1
 from shared.errors import PermanentError
 
 DEFAULT_TEMPLATES = Path(__file__).parent / "templates"
+Priority = Literal["high", "normal", "low"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class RenderedEmail:
     subject: str
     text: str
     html: str
+    priority: Priority = "normal"
 
 
 class Renderer:
@@ -40,7 +43,11 @@ class Renderer:
         if request.template is None:
             text = request.body or ""
             return RenderedEmail(
-                request.to, request.subject or "", text, f"<pre>{escape(text)}</pre>"
+                request.to,
+                request.subject or "",
+                text,
+                f"<pre>{escape(text)}</pre>",
+                request.priority,
             )
         name = request.template
         return RenderedEmail(
@@ -48,6 +55,7 @@ class Renderer:
             subject=self._one(f"{name}.subject.txt", request).strip(),
             text=self._one(f"{name}.txt", request),
             html=self._one(f"{name}.html", request),
+            priority=request.priority,
         )
 
     def _one(self, file: str, request: EmailRequestedV1) -> str:

@@ -84,6 +84,39 @@ async def test_451_is_retried_and_550_is_parked_at_once(settings: Settings) -> N
     assert "SMTP 550" in str(parked.headers[h.ERROR_MESSAGE])
 
 
+async def test_high_priority_arrives_with_the_conventional_headers(settings: Settings) -> None:
+    with smtp_server(Mailbox()) as mailbox:
+        service, conn = await run_email(settings, mailbox)
+        async with service, conn as connection:
+            await (await publisher_for(connection)).publish(confirmation(priority="high"))
+            await eventually(lambda: len(mailbox.messages) == 1)
+    [mail] = mailbox.messages
+    assert mail["Importance"] == "high"
+    assert mail["X-Priority"] == "1 (Highest)"
+
+
+async def test_550_at_rcpt_to_is_parked_at_once(settings: Settings) -> None:
+    with smtp_server(Mailbox(rcpt_replies=["550 5.1.1 no such user"])) as mailbox:
+        service, conn = await run_email(settings, mailbox)
+        async with service, conn as connection:
+            await (await publisher_for(connection)).publish(confirmation())
+            await eventually(lambda: queue_depth(connection, SEND_QUEUE.parked))
+            [parked] = await drain(connection, SEND_QUEUE.parked)
+    assert mailbox.rcpt_attempts == 1
+    assert mailbox.attempts == 0
+    assert parked.headers[h.REASON] == "permanent"
+    assert "SMTP 550" in str(parked.headers[h.ERROR_MESSAGE])
+
+
+async def test_451_at_rcpt_to_is_retried(settings: Settings) -> None:
+    with smtp_server(Mailbox(rcpt_replies=["451 4.3.0 greylisted"])) as mailbox:
+        service, conn = await run_email(settings, mailbox)
+        async with service, conn as connection:
+            await (await publisher_for(connection)).publish(confirmation())
+            await eventually(lambda: len(mailbox.messages) == 1, timeout=10)
+    assert mailbox.rcpt_attempts == 2
+
+
 @pytest.mark.parametrize(
     ("request_", "reason"),
     [
