@@ -33,7 +33,7 @@ from bench.infra import (
     until_count,
 )
 from bench.workers import celery_worker, dramatiq_worker
-from shared.event_loop import LOOP_VARIABLE
+from shared.event_loop import SPEEDUPS_VARIABLE
 from shared.topology import WorkQueue, work_queue_arguments
 
 QUEUE = "bench.consume"
@@ -44,7 +44,7 @@ DRAMATIQ_DEFAULT = "dramatiq 1 proc, prefetch 16"
 DRAMATIQ_SAME = "dramatiq 1 proc, same prefetch"
 RAW_UVLOOP = "raw aio-pika on uvloop"
 CPU_METRIC = "worker CPU µs per msg"
-EVENTYARD_ASYNCIO = "eventyard on asyncio's loop"
+EVENTYARD_ASYNCIO = "eventyard without speedups (asyncio loop)"
 
 
 @dataclass(frozen=True)
@@ -120,12 +120,12 @@ class ConsumeBench:
         }
 
     def eventyard(
-        self, processes: int = 1, tree: Path | None = None, *, stdlib_loop: bool = False
+        self, processes: int = 1, tree: Path | None = None, *, plain: bool = False
     ) -> Contestant:
         """The eventyard step, in `processes` processes (from another source tree: `tree`)."""
         env = self._env()
-        if stdlib_loop:
-            env[LOOP_VARIABLE] = "asyncio"
+        if plain:
+            env[SPEEDUPS_VARIABLE] = "off"
 
         def start() -> Sequence[Proc]:
             return [
@@ -227,7 +227,7 @@ async def consume(config: BenchConfig, connection: AbstractConnection) -> Sectio
         "raw aio-pika": bench.runner(bench.raw()),
         "eventyard": bench.runner(bench.eventyard()),
         RAW_UVLOOP: bench.runner(bench.raw(uvloop=True)),
-        EVENTYARD_ASYNCIO: bench.runner(bench.eventyard(stdlib_loop=True)),
+        EVENTYARD_ASYNCIO: bench.runner(bench.eventyard(plain=True)),
     }
     if config.peers:
         contestants[DRAMATIQ_SAME] = bench.runner(bench.dramatiq(same_prefetch=True))

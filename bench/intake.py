@@ -23,6 +23,7 @@ from bench.http_load import SignedBatch, have_wrk, paced, peak
 from bench.infra import OrderEvents, Proc, eventyard_env, port, purge, spawn, stop_all, wait_for
 from bench.infra import wait_ready as service_ready
 from bench.publish import SINK, prepare, raw_round
+from shared.event_loop import SPEEDUPS_VARIABLE
 from tests.support.toml import write_integrations
 
 SECRET = "whsec_" + base64.b64encode(b"bench-shop-signing-secret-0123").decode()
@@ -37,7 +38,12 @@ def webhook_body(events: OrderEvents) -> bytes:
     )
 
 
-async def start_intake(config: BenchConfig, tree: Path | None = None) -> tuple[Proc, str]:
+INTAKE_PLAIN = "intake without speedups (asyncio loop, h11)"
+
+
+async def start_intake(
+    config: BenchConfig, tree: Path | None = None, *, speedups: bool = True
+) -> tuple[Proc, str]:
     """intake as `eventyard run intake`, with one standard-webhooks source `shop`."""
     toml = write_integrations(
         config.workdir / "intake.toml",
@@ -53,7 +59,9 @@ async def start_intake(config: BenchConfig, tree: Path | None = None) -> tuple[P
     )
     http = port()
     env = eventyard_env(config.broker_url, EVENTYARD_CONFIG=str(toml), **{SECRET_ENV: SECRET})
-    name = "intake" if tree is None else f"intake-{tree.name}"
+    if not speedups:
+        env[SPEEDUPS_VARIABLE] = "off"
+    name = ("intake" if tree is None else f"intake-{tree.name}") + ("" if speedups else "-plain")
     proc = spawn(name, ["cli.main", "run", "intake", "--port", str(http)], config.workdir, env,
                  tree=tree)  # fmt: skip
     url = f"http://127.0.0.1:{http}"
@@ -116,6 +124,9 @@ async def intake(config: BenchConfig, connection: AbstractConnection) -> Section
             "intake": http_round(intake_url, accepted=True),
             "bare starlette": http_round(bare_url),
         }
+        plain, plain_url = await start_intake(config, speedups=False)
+        procs.append(plain)
+        contestants[INTAKE_PLAIN] = http_round(plain_url, accepted=True)
         if config.against:
             other, other_url = await start_intake(config, config.against)
             procs.append(other)

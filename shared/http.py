@@ -12,6 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 
+from shared.event_loop import http_parser
+
 Readiness = Callable[[], list[str]]
 
 
@@ -93,6 +95,7 @@ def http_server(app: Starlette, host: str, port: int, grace: float | None = None
         log_config=None,
         access_log=False,
         lifespan="off",
+        http=http_parser(),
         timeout_graceful_shutdown=int(grace) if grace is not None else None,
     )
     return HttpServer(config)

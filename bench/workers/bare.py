@@ -7,13 +7,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from shared import event_loop
 from shared.http import http_server
 
 
@@ -30,7 +30,7 @@ def main() -> None:
     args = parser.parse_args()
     app = Starlette(routes=[Route("/webhooks/{source}", accept, methods=["POST"])])
     server = http_server(app, "127.0.0.1", args.port)
-    asyncio.run(server.serve())
+    event_loop.run(server.serve())
 
 
 if __name__ == "__main__":
