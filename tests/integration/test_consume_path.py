@@ -41,15 +41,23 @@ def topology_of(settings: Settings, *queues: WorkQueue) -> Topology:
     return Topology(queues, tuple(settings.retry.delays), settings.retry.delivery_limit)
 
 
-async def test_transient_failure_climbs_the_ladder_then_succeeds(settings: Settings) -> None:
-    # Given a step that fails twice with a TransientError, then succeeds
+@pytest.mark.parametrize(
+    "failure",
+    [TransientError("CRM answered 503"), KeyError("customer"), RuntimeError("a bug")],
+    ids=["transient", "unexpected-keyerror", "unexpected-runtimeerror"],
+)
+async def test_transient_failure_climbs_the_ladder_then_succeeds(
+    settings: Settings, failure: Exception
+) -> None:
+    # Given a step that fails twice (a TransientError, or an exception nobody expected), then
+    # succeeds
     queue = WorkQueue("test.flaky", (ORDER_KEY,))
     attempts: list[int] = []
 
     async def flaky(delivery: Delivery[OrderCreatedV1]) -> None:
         attempts.append(delivery.attempt)
         if len(attempts) <= 2:
-            raise TransientError("CRM answered 503")
+            raise failure
 
     topology = topology_of(settings, queue)
     service = single_step_service([queue], {queue.name: flaky})
