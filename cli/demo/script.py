@@ -149,7 +149,7 @@ class Narrator:
                 if any(matches(b, seen.routing_key) for b in q.bindings)
             ]
             self.say(
-                f"broker: {seen.routing_key} (event {event.get('id')}) routed to "
+                f"broker: {seen.routing_key} (event {event.get('id')}) published; bound to "
                 f"{', '.join(queues) or 'no queue'}",
                 "→",
             )
