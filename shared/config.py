@@ -40,6 +40,15 @@ class Catalogue(_Table):
         return [name for name in answers if getattr(self, name) is None]
 
 
+class BreakerConfig(_Table):
+    """When the circuit breaker of one integration or destination opens, and for how long."""
+
+    failure_rate: float = Field(default=0.5, gt=0, le=1)
+    window: int = Field(default=20, ge=1)  # the last N calls
+    min_calls: int = Field(default=5, ge=1)  # before it may open at all
+    open_seconds: float = Field(default=30.0, gt=0)  # until a half-open probe
+
+
 class SourceConfig(Catalogue):
     """An inbound webhook source: `POST /webhooks/{name}`."""
 
@@ -64,6 +73,7 @@ class DestinationConfig(Catalogue):
     timeout_seconds: float = Field(default=15.0, gt=0)
     concurrency: int = Field(default=10, ge=1)
     allow_private_network: bool = False
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
 
     @field_validator("events")
     @classmethod
@@ -89,6 +99,7 @@ class IntegrationConfig(Catalogue):
     concurrency: int = Field(default=20, ge=1)
     max_retries: int = Field(default=2, ge=0)
     allow_private_network: bool = False
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
 
 
 class EmailConfig(Catalogue):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypedDict
 
 import httpx
 
-from shared.config import DestinationConfig, IntegrationConfig
+from shared.config import BreakerConfig, DestinationConfig, IntegrationConfig
 from shared.errors import ConfigError
 
 AuthKind = Literal["none", "bearer", "basic", "header"]
@@ -85,6 +85,7 @@ def policy_for_integration(name: str, config: IntegrationConfig) -> EndpointPoli
         concurrency=config.concurrency,
         max_retries=config.max_retries,
         allow_private_network=config.allow_private_network,
+        **_breaker(config.breaker),
     )
 
 
@@ -101,4 +102,21 @@ def policy_for_destination(name: str, config: DestinationConfig) -> EndpointPoli
         concurrency=config.concurrency,
         max_retries=0,
         allow_private_network=config.allow_private_network,
+        **_breaker(config.breaker),
     )
+
+
+class _BreakerFields(TypedDict):
+    breaker_failure_rate: float
+    breaker_window: int
+    breaker_min_calls: int
+    breaker_open_seconds: float
+
+
+def _breaker(config: BreakerConfig) -> _BreakerFields:
+    return {
+        "breaker_failure_rate": config.failure_rate,
+        "breaker_window": config.window,
+        "breaker_min_calls": config.min_calls,
+        "breaker_open_seconds": config.open_seconds,
+    }

@@ -31,7 +31,8 @@ pytestmark = pytest.mark.faults
 
 LADDER = [0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.2]
 SLACK = 2.5  # seconds a rung may take beyond its delay (publish, expiry, redelivery, HTTP)
-BREAKER_BOUND = 40.0  # the breaker's 30 s open period, and some
+BREAKER_OPEN = 3.0  # the partner's breaker stays open this long before a half-open probe
+BREAKER_BOUND = BREAKER_OPEN + 10.0  # the open period, and some
 
 
 async def _breaker(url: str) -> str:
@@ -46,12 +47,14 @@ async def test_destination_down_climbs_the_ladder_parks_and_replays(
     """11 attempts spaced by the ladder, parked with the reason, delivered once replayed.
 
     Bounds stated: each gap between attempts is at least its rung's delay and at most the
-    delay plus 2.5 s; the breaker allows a probe again within 40 s of opening.
+    delay plus 2.5 s; the breaker allows a probe again within 13 s of opening (open for 3 s).
     """
     retry = RetrySettings(delays=LADDER, delivery_limit=4)
     settings = fault_settings(broker_url, tmp_path, retry=retry)
     async with (
-        order_world(settings, tmp_path, services=("publisher",)) as world,
+        order_world(
+            settings, tmp_path, services=("publisher",), partner_breaker_open_seconds=BREAKER_OPEN
+        ) as world,
         connected(broker_url) as connection,
     ):
         partner = world.partner

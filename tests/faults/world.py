@@ -62,7 +62,12 @@ def fault_settings(broker_url: str, workdir: Path, **overrides: Any) -> Settings
 
 
 def order_config(
-    crm: Receiver, warehouse: Receiver, partner: Receiver, *, partner_concurrency: int = 10
+    crm: Receiver,
+    warehouse: Receiver,
+    partner: Receiver,
+    *,
+    partner_concurrency: int = 10,
+    partner_breaker_open_seconds: float = 30.0,
 ) -> dict[str, Any]:
     """The integrations file of the order flow, every endpoint a local Receiver."""
     return {
@@ -81,6 +86,7 @@ def order_config(
                 "allow_private_network": True,
                 "concurrency": partner_concurrency,
                 "rate_limit_per_second": 1000,
+                "breaker": {"open_seconds": partner_breaker_open_seconds},
             }
         },
         "integrations": {
@@ -189,6 +195,7 @@ async def order_world(
     services: Sequence[str] = ORDER_SERVICES,
     receiver_delay: float = 0.0,
     partner_concurrency: int = 10,
+    partner_breaker_open_seconds: float = 30.0,
     dedupe: bool = False,
 ) -> AsyncIterator[OrderWorld]:
     """Start the receivers and the services (as processes); stop them all at the end.
@@ -209,6 +216,7 @@ async def order_world(
             receivers["warehouse"],
             receivers["partner"],
             partner_concurrency=partner_concurrency,
+            partner_breaker_open_seconds=partner_breaker_open_seconds,
         )
         write_integrations(settings.config, config)
         env = service_environment(settings, **SECRETS)

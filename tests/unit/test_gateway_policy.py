@@ -42,6 +42,25 @@ def test_an_integration_keeps_its_auth_limits_and_credentials_in_order() -> None
     assert policy.allow_private_network is False
 
 
+def test_the_breaker_is_configured_per_integration_and_destination() -> None:
+    breaker = {"failure_rate": 0.25, "window": 8, "min_calls": 3, "open_seconds": 2.5}
+    destination = DestinationConfig.model_validate(
+        {"url": "https://hooks.example.com/in", "events": ["order.*"], "breaker": breaker}
+    )
+    integration = IntegrationConfig.model_validate(
+        {"base_url": "https://crm.example.com/", "breaker": {"open_seconds": 90}}
+    )
+    configured = policy_for_destination("partner", destination)
+    default = policy_for_integration("crm", integration)
+    assert (
+        configured.breaker_failure_rate,
+        configured.breaker_window,
+        configured.breaker_min_calls,
+        configured.breaker_open_seconds,
+    ) == (0.25, 8, 3, 2.5)
+    assert (default.breaker_failure_rate, default.breaker_open_seconds) == (0.5, 90)
+
+
 def test_a_destination_has_no_auth_and_no_in_call_retries() -> None:
     config = DestinationConfig.model_validate(
         {
