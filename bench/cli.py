@@ -167,31 +167,33 @@ def comparison(number: int) -> Comparison:
 async def run(
     config: BenchConfig, numbers: Sequence[int], save: Callable[[list[Section]], None]
 ) -> list[Section]:
-    """Every selected comparison on one vhost; a failing one is reported, not fatal.
+    """Every selected comparison, each on a vhost of its own; a failing one is reported.
 
+    A vhost per comparison: queues one comparison leaves bound to `events` (a consumer step's
+    queue, the publish sink) would otherwise collect a copy of every event the next ones
+    publish, and the broker would do that extra work during their measurements.
     `save` gets the sections so far after each comparison, so a run cut short keeps them.
     """
     from bench.infra import connect  # noqa: PLC0415
     from tests.support.broker import throwaway_vhost  # noqa: PLC0415
 
     sections: list[Section] = []
-    with throwaway_vhost("eventyard-bench") as url:
-        config = BenchConfig(**{**config.__dict__, "broker_url": url})
-        connection = await connect(url)
-        async with connection:
-            for number in numbers:
-                started = time.monotonic()
-                print(f"bench: {number} {NAMES[number]} …", file=sys.stderr, flush=True)
-                try:
-                    section = await comparison(number)(config, connection)
-                except Exception as error:
-                    traceback.print_exc()
-                    section = Section(number, NAMES[number], NAMES[number].capitalize())
-                    section.error = f"{type(error).__name__}: {error}"[:500]
-                took = time.monotonic() - started
-                print(f"bench: {number} {NAMES[number]} done in {took:.0f} s", file=sys.stderr)
-                sections.append(section)
-                save(sections)
+    for number in numbers:
+        started = time.monotonic()
+        print(f"bench: {number} {NAMES[number]} …", file=sys.stderr, flush=True)
+        with throwaway_vhost("eventyard-bench", background=False) as url:
+            own = BenchConfig(**{**config.__dict__, "broker_url": url})
+            try:
+                async with await connect(url) as connection:
+                    section = await comparison(number)(own, connection)
+            except Exception as error:
+                traceback.print_exc()
+                section = Section(number, NAMES[number], NAMES[number].capitalize())
+                section.error = f"{type(error).__name__}: {error}"[:500]
+        took = time.monotonic() - started
+        print(f"bench: {number} {NAMES[number]} done in {took:.0f} s", file=sys.stderr)
+        sections.append(section)
+        save(sections)
     return sections
 
 

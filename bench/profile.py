@@ -124,7 +124,7 @@ async def profile_consume(messages: int, workdir: Path, rate: int) -> Path:
     out = workdir / "consume.pyspy.txt"
     directory = workdir / "progress"
     progress.reset(directory)
-    with throwaway_vhost("eventyard-bench") as url:
+    with throwaway_vhost("eventyard-bench", background=False) as url:
         connection = await connect(url)
         async with connection:
             events = OrderEvents()
@@ -151,7 +151,7 @@ async def profile_consume(messages: int, workdir: Path, rate: int) -> Path:
 async def profile_intake(seconds: float, workdir: Path, rate: int) -> Path:
     """Run intake under py-spy while it takes signed webhooks at its peak."""
     out = workdir / "intake.pyspy.txt"
-    with throwaway_vhost("eventyard-bench") as url:
+    with throwaway_vhost("eventyard-bench", background=False) as url:
         connection = await connect(url)
         async with connection:
             config = config_from(parser().parse_args(["--quick"]), workdir)

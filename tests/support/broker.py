@@ -79,10 +79,16 @@ def _clean_up() -> None:
 
 
 @contextmanager
-def throwaway_vhost(prefix: str = "eventyard-test") -> Iterator[str]:
-    """A fresh vhost for guest: yield its AMQP URL, delete it (and all in it) afterwards."""
+def throwaway_vhost(prefix: str = "eventyard-test", *, background: bool = True) -> Iterator[str]:
+    """A fresh vhost for guest: yield its AMQP URL, delete it (and all in it) afterwards.
+
+    `background=False` waits for the deletion (benchmarks: the broker must be idle after).
+    """
     name = _take(prefix)
     try:
         yield f"amqp://guest:guest@{BROKER}/{name}"
     finally:
-        _delete_soon(name)
+        if background:
+            _delete_soon(name)
+        else:
+            _ctl("delete_vhost", name)
