@@ -46,6 +46,9 @@ async def memory(config: BenchConfig, connection: AbstractConnection) -> Section
                 "scheme": "standard-webhooks",
                 "secrets": [SECRET_ENV],
                 "map": {"order.paid": "order.created.v1"},
+                # The batch is signed up front and a phase can outlast the default 300 s: the
+                # rest would be refused as too old, and the phase would never drain.
+                "tolerance_seconds": 86_400,
             }
         },
         "destinations": {}
