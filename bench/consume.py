@@ -18,7 +18,15 @@ import aio_pika
 from aio_pika.abc import AbstractConnection, DeliveryMode
 
 from bench import progress
-from bench.core import BenchConfig, Measurement, Section, Target, interleave, rows_from
+from bench.core import (
+    BenchConfig,
+    Measurement,
+    Section,
+    Target,
+    interleave,
+    ratio_target,
+    rows_from,
+)
 from bench.infra import (
     CpuMeter,
     OrderEvents,
@@ -250,23 +258,23 @@ async def consume(config: BenchConfig, connection: AbstractConnection) -> Sectio
     cpu = section.ratio_of(ours, "raw aio-pika", CPU_METRIC)
     celery = [section.ratio_of(ours, c, "msg/s") for c in ("celery solo", "celery prefork 2")]
     section.targets = [
-        _target("eventyard >= 90% of raw aio-pika", raw, 0.9),
+        ratio_target("eventyard >= 90% of raw aio-pika", raw, 0.9),
         Target(
             "the same read as client cost: eventyard's CPU per message <= 1.11x raw's",
             None if cpu is None else cpu <= 1 / 0.9,
             "not measured" if cpu is None else f"{cpu:.2f}x",
         ),
-        _target(
+        ratio_target(
             "eventyard >= 1.5x Dramatiq (1 process, its default prefetch 16)",
             section.ratio_of(ours, DRAMATIQ_DEFAULT, "msg/s"),
             1.5,
         ),
-        _target(
+        ratio_target(
             f"eventyard >= 1.5x Dramatiq (1 process, prefetch {config.prefetch} like ours)",
             section.ratio_of(ours, DRAMATIQ_SAME, "msg/s"),
             1.5,
         ),
-        _target(
+        ratio_target(
             "eventyard >= 2x Celery (solo and prefork 2)",
             min((c for c in celery if c is not None), default=None),
             2.0,
@@ -312,9 +320,3 @@ async def scale_out(config: BenchConfig, connection: AbstractConnection) -> Sect
         "is the ceiling"
     )
     return section
-
-
-def _target(text: str, ratio: float | None, at_least: float) -> Target:
-    if ratio is None:
-        return Target(text, None, "not measured")
-    return Target(text, ratio >= at_least, f"{ratio:.2f}x")

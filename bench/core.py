@@ -210,3 +210,10 @@ def chunks(count: int, size: int) -> Iterable[range]:
         if start >= count:
             return
         yield range(start, min(count, start + size))
+
+
+def ratio_target(text: str, ratio: float | None, at_least: float) -> Target:
+    """A target met when `ratio` is at least `at_least`; not measured when it is None."""
+    if ratio is None:
+        return Target(text, None, "not measured")
+    return Target(text, ratio >= at_least, f"{ratio:.2f}x")

@@ -17,7 +17,14 @@ from typing import Any
 from aio_pika.abc import AbstractConnection
 
 from bench import progress
-from bench.core import BenchConfig, Measurement, Section, Target, interleave, rows_from
+from bench.core import (
+    BenchConfig,
+    Measurement,
+    Section,
+    interleave,
+    ratio_target,
+    rows_from,
+)
 from bench.infra import (
     OrderEvents,
     eventyard_env,
@@ -157,11 +164,7 @@ async def fanout(config: BenchConfig, connection: AbstractConnection) -> Section
     section.rows = rows_from(results, "rate", baseline="both healthy", label="deliveries/s to good")
     ratio = section.ratio_of("other hanging", "both healthy", "deliveries/s to good")
     section.targets = [
-        Target(
-            "healthy destination keeps >= 90% of its rate while another hangs",
-            None if ratio is None else ratio >= 0.9,
-            "not measured" if ratio is None else f"{ratio:.2f}x",
-        )
+        ratio_target("healthy destination keeps >= 90% of its rate while another hangs", ratio, 0.9)
     ]
     if crashes:
         section.notes.append(

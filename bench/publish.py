@@ -16,7 +16,14 @@ from collections.abc import Awaitable, Callable
 import aio_pika
 from aio_pika.abc import AbstractConnection, DeliveryMode, ExchangeType
 
-from bench.core import BenchConfig, Measurement, Section, Target, interleave, rows_from
+from bench.core import (
+    BenchConfig,
+    Measurement,
+    Section,
+    interleave,
+    ratio_target,
+    rows_from,
+)
 from bench.infra import OrderEvents, bench_metrics, declare, purge
 from contracts.envelope import CONTENT_TYPE
 from shared.broker import publish_channel
@@ -119,11 +126,7 @@ async def publish(config: BenchConfig, connection: AbstractConnection) -> Sectio
     section.rows = rows_from(results, "rate", baseline="raw aio-pika", label="msg/s")
     ratio = section.ratio_of("eventyard", "raw aio-pika", "msg/s")
     section.targets = [
-        Target(
-            "eventyard >= 90% of raw pipelined confirmed publish",
-            None if ratio is None else ratio >= 0.9,
-            "not measured" if ratio is None else f"{ratio:.2f}x",
-        )
+        ratio_target("eventyard >= 90% of raw pipelined confirmed publish", ratio, 0.9)
     ]
     section.notes.append(
         f"{count:,} persistent, mandatory, confirmed publishes per round from {concurrency} "
