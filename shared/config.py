@@ -73,6 +73,7 @@ class DestinationConfig(Catalogue):
     timeout_seconds: float = Field(default=15.0, gt=0)
     concurrency: int = Field(default=10, ge=1)
     allow_private_network: bool = False
+    max_response_bytes: int = Field(default=MIB, ge=1)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
 
     @field_validator("events")
@@ -99,6 +100,7 @@ class IntegrationConfig(Catalogue):
     concurrency: int = Field(default=20, ge=1)
     max_retries: int = Field(default=2, ge=0)
     allow_private_network: bool = False
+    max_response_bytes: int = Field(default=MIB, ge=1)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
 
 

@@ -29,6 +29,10 @@ class GoneError(HttpPermanentError):
     reason_class = "gone"
 
 
+class ResponseTooLargeError(HttpPermanentError):
+    """A 2xx answer whose body is over the endpoint's `max_response_bytes`: not read whole."""
+
+
 class RefusedDestinationError(HttpPermanentError):
     """The gateway refused to connect: a non-global address, a bad scheme, or a redirect."""
 

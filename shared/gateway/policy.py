@@ -7,7 +7,7 @@ from typing import Literal, TypedDict
 
 import httpx
 
-from shared.config import BreakerConfig, DestinationConfig, IntegrationConfig
+from shared.config import MIB, BreakerConfig, DestinationConfig, IntegrationConfig
 from shared.errors import ConfigError
 
 AuthKind = Literal["none", "bearer", "basic", "header"]
@@ -29,6 +29,7 @@ class EndpointPolicy:
     concurrency: int = 20
     max_retries: int = 2
     allow_private_network: bool = False
+    max_response_bytes: int = MIB
     breaker_failure_rate: float = 0.5
     breaker_window: int = 20
     breaker_min_calls: int = 5
@@ -59,6 +60,7 @@ def _problems(policy: EndpointPolicy) -> list[str]:
         "timeout": policy.timeout,
         "rate_limit_per_second": policy.rate_limit_per_second,
         "concurrency": policy.concurrency,
+        "max_response_bytes": policy.max_response_bytes,
         "breaker_window": policy.breaker_window,
         "breaker_min_calls": policy.breaker_min_calls,
         "breaker_open_seconds": policy.breaker_open_seconds,
@@ -85,6 +87,7 @@ def policy_for_integration(name: str, config: IntegrationConfig) -> EndpointPoli
         concurrency=config.concurrency,
         max_retries=config.max_retries,
         allow_private_network=config.allow_private_network,
+        max_response_bytes=config.max_response_bytes,
         **_breaker(config.breaker),
     )
 
@@ -102,6 +105,7 @@ def policy_for_destination(name: str, config: DestinationConfig) -> EndpointPoli
         concurrency=config.concurrency,
         max_retries=0,
         allow_private_network=config.allow_private_network,
+        max_response_bytes=config.max_response_bytes,
         **_breaker(config.breaker),
     )
 
