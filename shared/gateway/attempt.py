@@ -16,7 +16,7 @@ from shared.gateway.endpoint import Call, HostLimiters
 from shared.gateway.errors import CircuitOpenError, HttpPermanentError, ResponseTooLargeError
 from shared.gateway.metrics import GatewayMetrics
 from shared.gateway.retry import is_breaker_failure, response_error, transport_error
-from shared.gateway.ssrf import Resolver, checked_address
+from shared.gateway.ssrf import Resolver, checked_addresses
 from shared.gateway.target import pin, port_of
 from shared.redact import Redactor
 
@@ -69,7 +69,7 @@ class Attempter:
             raise circuit
         started: float | None = None
         try:
-            request = await self._build(call, credential)
+            requests = await self._build(call, credential)
             policy = call.endpoint.policy
             host = call.url.raw_host.decode("ascii")
             limiter = self.limiters.get(host, policy.rate_limit_per_second)
@@ -77,7 +77,7 @@ class Attempter:
                 started = self._clock()
                 # httpx timeouts bound each phase; this bounds the attempt as a whole.
                 async with asyncio.timeout(call.timeout):
-                    response = await self._client.send(request, stream=True)
+                    response = await self._send(requests)
                     complete = await read_capped(response, policy.max_response_bytes)
         except Exception as exc:
             error = exc
@@ -111,31 +111,49 @@ class Attempter:
         self._record(call, number, credential, status=status, error=failure, seconds=seconds)
         return response, failure
 
-    async def _build(self, call: Call, credential: int | None) -> httpx.Request:
+    async def _send(self, requests: list[httpx.Request]) -> httpx.Response:
+        """The response from the first address of the host that accepts a connection."""
+        *others, last = requests
+        for request in others:
+            try:
+                return await self._client.send(request, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                # Nothing was sent: the host's next address may answer (a dead replica, or
+                # an address family this machine cannot reach).
+                continue
+        return await self._client.send(last, stream=True)
+
+    async def _build(self, call: Call, credential: int | None) -> list[httpx.Request]:
+        """The request, once per checked address of the host."""
         policy = call.endpoint.policy
         host = call.url.raw_host.decode("ascii")
         async with asyncio.timeout(policy.connect_timeout):
-            address = await checked_address(
+            addresses = await checked_addresses(
                 host,
                 port_of(call.url),
                 self._resolver,
                 allow_private=policy.allow_private_network,
             )
-        pinned = pin(call.url, address)
         headers = httpx.Headers(call.headers)
         headers.update(auth_headers(policy, credential, self._redactor))
         if call.idempotency_key is not None:
             headers["Idempotency-Key"] = call.idempotency_key
-        headers["Host"] = pinned.host_header
-        return self._client.build_request(
-            call.method,
-            pinned.url,
-            json=call.json,
-            content=call.content,
-            headers=headers,
-            timeout=httpx.Timeout(call.timeout, connect=policy.connect_timeout),
-            extensions=dict(pinned.extensions),
-        )
+        requests = []
+        for address in addresses:
+            pinned = pin(call.url, address)
+            headers["Host"] = pinned.host_header
+            requests.append(
+                self._client.build_request(
+                    call.method,
+                    pinned.url,
+                    json=call.json,
+                    content=call.content,
+                    headers=headers,
+                    timeout=httpx.Timeout(call.timeout, connect=policy.connect_timeout),
+                    extensions=dict(pinned.extensions),
+                )
+            )
+        return requests
 
     def _since(self, started: float | None) -> float | None:
         return None if started is None else self._clock() - started

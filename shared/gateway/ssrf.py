@@ -17,6 +17,9 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # inet_aton's legacy forms (127.1, 2130706433, 0x7f000001, 0177.0.0.1) are IPv4 literals too.
 _LEGACY_IPV4 = re.compile(r"[0-9a-fA-FxX.]+")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# Addresses of one host tried in turn when a connection cannot be made; more would only
+# stretch a dead host's attempt towards its timeout.
+MAX_ADDRESSES = 4
 
 
 async def default_resolver(host: str, port: int) -> list[str]:
@@ -76,8 +79,11 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | No
     return None
 
 
-async def checked_address(host: str, port: int, resolver: Resolver, *, allow_private: bool) -> str:
-    """The address to connect to for host: resolved once, checked, then used as is."""
+async def checked_addresses(
+    host: str, port: int, resolver: Resolver, *, allow_private: bool
+) -> list[str]:
+    """The addresses to connect to for host, in the resolver's order: resolved once, checked,
+    then used as they are (at most MAX_ADDRESSES of them)."""
     literal = literal_address(host)
     if literal is not None:
         found: list[IPAddress] = [literal]
@@ -96,7 +102,7 @@ async def checked_address(host: str, port: int, resolver: Resolver, *, allow_pri
             if problem is not None:
                 verb = "is" if literal is not None else "resolves to"
                 raise RefusedDestinationError(f"{host} {verb} {problem}")
-    return str(found[0])
+    return [str(address) for address in dict.fromkeys(found)][:MAX_ADDRESSES]
 
 
 def _unmapped(address: IPAddress) -> IPAddress:
