@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
@@ -18,6 +19,7 @@ from shared.gateway.endpoint import Call, Endpoint
 from shared.gateway.errors import CircuitOpenError, GoneError
 from shared.gateway.metrics import GatewayMetrics
 from shared.gateway.policy import EndpointPolicy
+from shared.gateway.pools import PoolPerServerName
 from shared.gateway.retry import MAX_IN_CALL_WAIT, backoff, may_retry
 from shared.gateway.ssrf import default_resolver
 from shared.gateway.target import display_path, target_url
@@ -39,17 +41,15 @@ class Gateway:
         resolver: Callable[[str, int], Awaitable[list[str]]] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         # trust_env=False: proxies from the environment would bypass the address pinning,
         # and ~/.netrc would add credentials the policies never declared.
         self._client = httpx.AsyncClient(
-            transport=transport,
+            transport=transport or PoolPerServerName(lambda: _pool(tls)),
             follow_redirects=False,
             timeout=httpx.Timeout(15.0, connect=5.0),
             trust_env=False,
-            # One pool for every endpoint: big enough that a destination that hangs with all its
-            # concurrency in use never starves the others (each endpoint has its own semaphore).
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
         )
         self._metrics = GatewayMetrics(registry)
         self._sleep = sleep
@@ -161,3 +161,14 @@ class Gateway:
             return self._endpoints[name]
         except KeyError:
             raise ConfigError(f"no endpoint named {name!r} is registered") from None
+
+
+def _pool(tls: ssl.SSLContext | None) -> httpx.AsyncHTTPTransport:
+    """One connection pool; `tls` trusts other CAs than certifi's (tests, private CAs)."""
+    return httpx.AsyncHTTPTransport(
+        verify=tls if tls is not None else True,
+        trust_env=False,
+        # Big enough that a destination that hangs with all its concurrency in use never
+        # starves the others sharing the pool (each endpoint has its own semaphore).
+        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
+    )

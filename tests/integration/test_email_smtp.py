@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import ssl
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +12,10 @@ from services.email.rendering import RenderedEmail
 from shared.config import EmailConfig
 from shared.errors import PermanentError, TransientError
 from tests.support.smtp import Mailbox, smtp_server
-from tests.support.tools import needs_tool
+from tests.support.tls import Certificates, needs_openssl, throwaway_certificates
 
 EVENT_ID = "5b0c0d8e-6f0e-4d8f-9a55-2f7d3c1e9a10"
 EMAIL = RenderedEmail("ada@example.com", "Hello", "Hi Ada", "<p>Hi Ada</p>")
-needs_openssl = needs_tool(shutil.which("openssl") is not None, "needs the openssl command")
 
 
 def provider(port: int, **options: Any) -> SmtpProvider:
@@ -41,40 +36,9 @@ async def test_451_at_rcpt_to_is_transient() -> None:
     assert (mailbox.rcpt_attempts, mailbox.attempts) == (1, 0)
 
 
-@dataclass(frozen=True)
-class Certificates:
-    """A throwaway CA and a server certificate it signed for 127.0.0.1."""
-
-    ca: Path
-    server: ssl.SSLContext
-
-
-def _openssl(*args: str | Path) -> None:
-    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
-
-
 @pytest.fixture
 def certificates(tmp_path: Path) -> Certificates:
-    ca, ca_key = tmp_path / "ca.pem", tmp_path / "ca.key"
-    cert, key, csr = tmp_path / "server.pem", tmp_path / "server.key", tmp_path / "server.csr"
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    _openssl(
-        "req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "1",
-        "-subj", "/CN=eventyard test CA",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-    )  # fmt: skip
-    _openssl(
-        "req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1",
-        "-addext", "subjectAltName=IP:127.0.0.1",
-    )  # fmt: skip
-    _openssl(
-        "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
-        "-out", cert, "-days", "1", "-copy_extensions", "copy",
-    )  # fmt: skip
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.load_cert_chain(cert, key)
-    return Certificates(ca, server)
+    return throwaway_certificates(tmp_path)
 
 
 @needs_openssl
