@@ -10,6 +10,8 @@ from services.catalog import SERVICES
 from shared.gateway import EndpointPolicy, Gateway
 from shared.redact import Redactor
 
+LOCAL_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
 
 def service_urls(host: str = "127.0.0.1", base_port: int = 8000) -> dict[str, str]:
     """Each service's base URL when they run on consecutive ports (as `run all` starts them)."""
@@ -29,6 +31,8 @@ def local_gateway(
                 max_retries=0,
                 allow_private_network=True,
                 breaker_min_calls=1_000_000,  # a local service that was down may be up now
+                # /metrics of a yard with many destinations and queues passes the 1 MiB default.
+                max_response_bytes=LOCAL_MAX_RESPONSE_BYTES,
             )
             for name, url in urls.items()
         ],
