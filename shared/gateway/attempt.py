@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 
@@ -21,6 +22,7 @@ from shared.gateway.target import pin, port_of
 from shared.redact import Redactor
 
 Outcome = tuple[httpx.Response, EventyardError | None]
+log = logging.getLogger(__name__)
 
 
 class Attempter:
@@ -77,7 +79,7 @@ class Attempter:
                 started = self._clock()
                 # httpx timeouts bound each phase; this bounds the attempt as a whole.
                 async with asyncio.timeout(call.timeout):
-                    response = await self._send(requests)
+                    response = await self._send(call, requests)
                     complete = await read_capped(response, policy.max_response_bytes)
         except Exception as exc:
             error = exc
@@ -111,16 +113,21 @@ class Attempter:
         self._record(call, number, credential, status=status, error=failure, seconds=seconds)
         return response, failure
 
-    async def _send(self, requests: list[httpx.Request]) -> httpx.Response:
+    async def _send(self, call: Call, requests: list[httpx.Request]) -> httpx.Response:
         """The response from the first address of the host that accepts a connection."""
         *others, last = requests
         for request in others:
             try:
                 return await self._client.send(request, stream=True)
-            except (httpx.ConnectError, httpx.ConnectTimeout):
+            except (httpx.ConnectError, httpx.ConnectTimeout) as error:
                 # Nothing was sent: the host's next address may answer (a dead replica, or
                 # an address family this machine cannot reach).
-                continue
+                log.warning(
+                    "%s: no connection to %s (%s); trying the host's next address",
+                    call.where,
+                    request.url.host,
+                    type(error).__name__,
+                )
         return await self._client.send(last, stream=True)
 
     async def _build(self, call: Call, credential: int | None) -> list[httpx.Request]:

@@ -35,7 +35,7 @@ def failing_on(first: Exception) -> tuple[list[str], Handler]:
     "failure", [httpx.ConnectError("refused"), httpx.ConnectTimeout("no answer")]
 )
 async def test_the_next_address_is_tried_when_the_first_cannot_be_reached(
-    failure: Exception,
+    failure: Exception, caplog: pytest.LogCaptureFixture
 ) -> None:
     tried, handle = failing_on(failure)
     h = harness(handle, HOOK, hosts={"hooks.example.com": [FIRST, SECOND]})
@@ -43,6 +43,7 @@ async def test_the_next_address_is_tried_when_the_first_cannot_be_reached(
     assert response.text == "ok"
     assert tried == [FIRST, SECOND]
     assert all(r.headers["Host"] == "hooks.example.com" for r in h.requests)
+    assert f"hook: POST /: no connection to {FIRST}" in caplog.text
     await h.gateway.aclose()
 
 
