@@ -1,8 +1,10 @@
-"""Profile a hot path under load: `python -m bench.profile consume|intake` (needs py-spy).
+"""Profile a hot path under load: `python -m bench.profile consume|intake|publisher` (py-spy).
 
 `consume` fills a backlog, starts the eventyard step with a no-op handler (`bench.workers.step`)
 and attaches py-spy once the first message is handled. `intake` starts the intake service and
-attaches py-spy while wrk (or the asyncio client) sends signed webhooks at its peak. Either way
+attaches py-spy while wrk (or the asyncio client) sends signed webhooks at its peak. `publisher`
+fills `events` with a backlog for one destination whose receiver answers 200 at once, and
+attaches py-spy to the publisher once the first delivery arrives. Either way
 it prints where the samples fell: by package, and the functions with the most inclusive and self
 time. The raw py-spy output stays in the work dir.
 """
@@ -23,12 +25,17 @@ from bench import progress
 from bench.cli import config_from, parser
 from bench.consume import DELIVERY_LIMIT, QUEUE
 from bench.core import BenchConfig
+from bench.fanout import SECRET as DEST_SECRET
+from bench.fanout import SECRET_ENV as DEST_SECRET_ENV
+from bench.fanout import destination
 from bench.http_load import SignedBatch, peak
 from bench.infra import (
     OrderEvents,
     connect,
     declare,
+    eventyard_env,
     fill,
+    port,
     progress_env,
     purge,
     spawn,
@@ -37,8 +44,13 @@ from bench.infra import (
 )
 from bench.intake import SECRET, start_intake, webhook_body
 from bench.publish import prepare
-from shared.topology import WorkQueue, work_queue_arguments
+from services.catalog import build_topology
+from shared.config import IntegrationsFile
+from shared.settings import Settings
+from shared.topology import EVENTS_EXCHANGE, WorkQueue, work_queue_arguments
+from shared.topology import declare as declare_topology
 from tests.support.broker import throwaway_vhost
+from tests.support.toml import write_integrations
 
 PACKAGES = (
     "shared",
@@ -54,6 +66,9 @@ PACKAGES = (
     "starlette",
     "uvicorn",
     "h11",
+    "httpx",
+    "httpcore",
+    "anyio",
     "services",
     "orjson",
     "cachetools",
@@ -172,11 +187,48 @@ async def profile_intake(seconds: float, workdir: Path, rate: int) -> Path:
     return out
 
 
+async def profile_publisher(messages: int, workdir: Path, rate: int) -> Path:
+    """Run the publisher under py-spy while it fans out and delivers a backlog to one receiver."""
+    out = workdir / "publisher.pyspy.txt"
+    directory = workdir / "progress"
+    progress.reset(directory)
+    with throwaway_vhost("eventyard-bench", background=False) as url:
+        connection = await connect(url)
+        async with connection:
+            receiver_port, http = port(), port()
+            toml = workdir / "publisher.toml"
+            config = {"destinations": {"good": destination(f"http://127.0.0.1:{receiver_port}/")}}
+            write_integrations(toml, config)
+            settings = Settings(broker_url=url)
+            async with connection.channel() as channel:
+                topology = build_topology(settings, IntegrationsFile.model_validate(config))
+                await declare_topology(channel, topology)
+            events = OrderEvents()
+            await fill(connection, "order.created.v1", lambda _: events.message(), messages,
+                       exchange=EVENTS_EXCHANGE)  # fmt: skip
+            env = eventyard_env(url, EVENTYARD_CONFIG=str(toml), **{DEST_SECRET_ENV: DEST_SECRET})
+            procs = [
+                spawn("receiver", ["bench.workers.receiver", str(receiver_port), "ok"], workdir,
+                      progress_env(directory)),
+                spawn("profiled-publisher", ["cli.main", "run", "publisher", "--port", str(http)],
+                      workdir, env),
+            ]  # fmt: skip
+            try:
+                await until_count(directory, 1, procs, within=60)
+                spy = py_spy(procs[1].pid, rate, out)
+                totals = await until_count(directory, messages, procs, within=600)
+                await finish(spy)
+            finally:
+                await stop_all(procs)
+            print(f"delivered {totals.count} webhooks at {totals.rate:,.0f}/s under py-spy")
+    return out
+
+
 def main() -> None:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("target", choices=["consume", "intake"])
-    parser.add_argument("--messages", type=int, default=30_000, help="consume: backlog")
+    parser.add_argument("target", choices=["consume", "intake", "publisher"])
+    parser.add_argument("--messages", type=int, default=30_000, help="consume/publisher: backlog")
     parser.add_argument("--seconds", type=float, default=8, help="intake: load duration")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--workdir", type=Path)
@@ -185,6 +237,8 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     if args.target == "consume":
         raw = asyncio.run(profile_consume(args.messages, workdir, args.rate))
+    elif args.target == "publisher":
+        raw = asyncio.run(profile_publisher(args.messages, workdir, args.rate))
     else:
         raw = asyncio.run(profile_intake(args.seconds, workdir, args.rate))
     print(summarise(raw))
