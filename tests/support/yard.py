@@ -47,10 +47,14 @@ async def all_ready(urls: dict[str, str]) -> bool:
 
 @asynccontextmanager
 async def yard_running(
-    settings: Settings, config: dict[str, Any], secrets: dict[str, str], workdir: Path
+    settings: Settings, config: dict[str, Any] | Path, secrets: dict[str, str], workdir: Path
 ) -> AsyncIterator[Yard]:
-    """Write the integrations file, start all services, wait until ready; stop them after."""
-    write_integrations(settings.config, config)
+    """Write the integrations file (or copy one), start all services, wait until ready; stop
+    them after."""
+    if isinstance(config, Path):
+        settings.config.write_text(config.read_text())
+    else:
+        write_integrations(settings.config, config)
     base = free_port_block(len(SERVICES))
     urls = {name: f"http://127.0.0.1:{base + n}" for n, name in enumerate(SERVICES)}
     log = workdir / "yard.log"
