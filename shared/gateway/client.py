@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.cookiejar
 import logging
 import ssl
 import time
@@ -50,6 +51,7 @@ class Gateway:
             follow_redirects=False,
             timeout=httpx.Timeout(15.0, connect=5.0),
             trust_env=False,
+            cookies=_refusing_jar(),
         )
         self._metrics = GatewayMetrics(registry)
         self._sleep = sleep
@@ -172,3 +174,13 @@ def _pool(tls: ssl.SSLContext | None) -> httpx.AsyncHTTPTransport:
         # starves the others sharing the pool (each endpoint has its own semaphore).
         limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
     )
+
+
+def _refusing_jar() -> http.cookiejar.CookieJar:
+    """A cookie jar that keeps nothing.
+
+    Calls are pinned to addresses, so a kept cookie would be filed under an IP and sent to every
+    host behind it; and a session one credential opened would ride along with the next. Each
+    call carries only the headers its caller and its policy give it.
+    """
+    return http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))

@@ -320,3 +320,12 @@ def test_endpoints_on_one_host_share_the_strictest_rate_limit() -> None:
     slow = limiters.get("api.example.com", 50)
     assert slow.max_rate / slow.time_period == 0.5
     assert limiters.get("other.example.com", 20).max_rate == 20
+
+
+async def test_cookies_a_response_sets_are_never_sent_back(crm: Callable[..., Harness]) -> None:
+    # Requests go to pinned addresses: a kept cookie would follow the IP to other hosts, and a
+    # session opened with one credential would ride along with the next.
+    h = crm(httpx.Response(200, headers={"Set-Cookie": "session=abc; Path=/"}))
+    await h.gateway.request("crm", "GET", "/customers")
+    await h.gateway.request("crm", "GET", "/customers")
+    assert [r.headers.get("cookie") for r in h.requests] == [None, None]
