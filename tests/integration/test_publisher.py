@@ -133,6 +133,22 @@ async def test_500_climbs_the_ladder_then_parks_with_the_status(settings: Settin
     assert len(receivers["partner"].unique) == 1
 
 
+async def test_an_oversized_answer_is_cut_off_and_parked_with_the_reason(
+    settings: Settings,
+) -> None:
+    # 64 MiB of 200 body: read whole, it would sit in the publisher's memory.
+    receivers = {"partner": Receiver(SECRET, answer_bytes=64 * 1024 * 1024)}
+    async with yard(settings, receivers, partner={"max_response_bytes": 4096}) as publish:
+        await publish(1)
+        connection = publish.connection  # type: ignore[attr-defined]
+        parked = "publisher.dest.partner.parked"
+        await eventually(lambda: queue_depth(connection, parked), timeout=20)
+        [message] = await drain(connection, parked)
+    assert len(receivers["partner"].hits) == 1  # a body too big now is too big on every retry
+    assert message.headers[h.REASON] == "permanent"
+    assert "body over the 4096-byte max_response_bytes" in str(message.headers[h.ERROR_MESSAGE])
+
+
 async def test_410_disables_the_destination_until_enabled(settings: Settings) -> None:
     receivers = {"partner": Receiver(SECRET, status=410)}
     async with yard(settings, receivers) as publish:

@@ -14,7 +14,7 @@ import orjson
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from shared.http import http_server
@@ -59,6 +59,8 @@ class Receiver:
     url: str = ""
     dedupe: bool = False
     actions: list[Hit] = field(default_factory=list)
+    # Answer with this many bytes of body, streamed (a partner that says too much).
+    answer_bytes: int = 0
 
     @property
     def base(self) -> str:
@@ -119,6 +121,8 @@ class Receiver:
         hit.status = self.script.pop(0) if self.script else self.status
         if 200 <= hit.status < 300:
             self._act(hit)
+        if self.answer_bytes:
+            return StreamingResponse(_filler(self.answer_bytes), status_code=hit.status)
         answer = {"ok": hit.status < 300, "id": f"ref-{len(self.hits)}"}
         return JSONResponse(answer, status_code=hit.status, headers=self.headers)
 
@@ -128,6 +132,14 @@ class Receiver:
             hit.replay = True
         else:
             self.actions.append(hit)
+
+
+async def _filler(size: int, chunk: int = 64 * 1024) -> AsyncIterator[bytes]:
+    sent = 0
+    while sent < size:
+        part = min(chunk, size - sent)
+        sent += part
+        yield b"x" * part
 
 
 @asynccontextmanager
