@@ -31,6 +31,7 @@ from bench.fanout import destination
 from bench.http_load import SignedBatch, peak
 from bench.infra import (
     OrderEvents,
+    Proc,
     connect,
     declare,
     eventyard_env,
@@ -134,6 +135,20 @@ async def finish(spy: subprocess.Popen[bytes]) -> None:
     await asyncio.to_thread(spy.wait, 30)
 
 
+async def profiled_until(
+    directory: Path, messages: int, procs: list[Proc], profiled: Proc, rate: int, out: Path
+) -> progress.Totals:
+    """Record `profiled` from the first reported message to the last; stop `procs` after."""
+    try:
+        await until_count(directory, 1, procs, within=60)
+        spy = py_spy(profiled.pid, rate, out)
+        totals = await until_count(directory, messages, procs, within=600)
+        await finish(spy)
+    finally:
+        await stop_all(procs)
+    return totals
+
+
 async def profile_consume(messages: int, workdir: Path, rate: int) -> Path:
     """Run the step under py-spy over `messages` messages; the path of the raw profile."""
     out = workdir / "consume.pyspy.txt"
@@ -152,13 +167,7 @@ async def profile_consume(messages: int, workdir: Path, rate: int) -> Path:
                 "EVENTYARD_RETRY__DELIVERY_LIMIT": str(DELIVERY_LIMIT),
             }
             step = spawn("profiled-step", ["bench.workers.step", QUEUE], workdir, env)
-            try:
-                await until_count(directory, 1, [step], within=60)
-                spy = py_spy(step.pid, rate, out)
-                totals = await until_count(directory, messages, [step], within=600)
-                await finish(spy)
-            finally:
-                await stop_all([step])
+            totals = await profiled_until(directory, messages, [step], step, rate, out)
             print(f"consumed {totals.count} messages at {totals.rate:,.0f} msg/s under py-spy")
     return out
 
@@ -213,13 +222,7 @@ async def profile_publisher(messages: int, workdir: Path, rate: int) -> Path:
                 spawn("profiled-publisher", ["cli.main", "run", "publisher", "--port", str(http)],
                       workdir, env),
             ]  # fmt: skip
-            try:
-                await until_count(directory, 1, procs, within=60)
-                spy = py_spy(procs[1].pid, rate, out)
-                totals = await until_count(directory, messages, procs, within=600)
-                await finish(spy)
-            finally:
-                await stop_all(procs)
+            totals = await profiled_until(directory, messages, procs, procs[1], rate, out)
             print(f"delivered {totals.count} webhooks at {totals.rate:,.0f}/s under py-spy")
     return out
 

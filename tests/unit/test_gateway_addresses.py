@@ -8,27 +8,37 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from shared.errors import TransientError
+from shared.errors import PermanentError, TransientError
 from shared.gateway import EndpointPolicy, Gateway
 from shared.gateway.ssrf import MAX_ADDRESSES
-from shared.gateway.testing import Handler, fake_resolver, harness
+from shared.gateway.testing import Handler, Harness, fake_resolver, harness
 from shared.redact import Redactor
 
 FIRST, SECOND = "93.184.215.14", "93.184.215.15"
 HOOK = EndpointPolicy(name="hook", base_url="https://hooks.example.com/in")
 
 
-def failing_on(first: Exception) -> tuple[list[str], Handler]:
-    """A transport that fails on FIRST with `first` and answers 200 elsewhere."""
-    tried: list[str] = []
+Answer = httpx.Response | Exception
+
+
+def by_address(first: Answer, others: Answer | None = None) -> Handler:
+    """A transport answering (or failing) with `first` on FIRST and `others` (200 "ok")
+    elsewhere."""
 
     async def handle(request: httpx.Request) -> httpx.Response:
-        tried.append(request.url.host)
-        if request.url.host == FIRST:
-            raise first
-        return httpx.Response(200, text="ok")
+        answer = first if request.url.host == FIRST else others
+        if answer is None:
+            return httpx.Response(200, text="ok")
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
-    return tried, handle
+    return handle
+
+
+def tried(h: Harness) -> list[str]:
+    """The addresses the gateway sent requests to, in order."""
+    return [r.url.host for r in h.requests]
 
 
 @pytest.mark.parametrize(
@@ -37,11 +47,10 @@ def failing_on(first: Exception) -> tuple[list[str], Handler]:
 async def test_the_next_address_is_tried_when_the_first_cannot_be_reached(
     failure: Exception, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tried, handle = failing_on(failure)
-    h = harness(handle, HOOK, hosts={"hooks.example.com": [FIRST, SECOND]})
+    h = harness(by_address(failure), HOOK, hosts={"hooks.example.com": [FIRST, SECOND]})
     response = await h.gateway.request("hook", "POST", content=b"{}")
     assert response.text == "ok"
-    assert tried == [FIRST, SECOND]
+    assert tried(h) == [FIRST, SECOND]
     assert all(r.headers["Host"] == "hooks.example.com" for r in h.requests)
     assert f"hook: POST /: no connection to {FIRST}" in caplog.text
     await h.gateway.aclose()
@@ -49,40 +58,30 @@ async def test_the_next_address_is_tried_when_the_first_cannot_be_reached(
 
 async def test_a_failure_after_connecting_is_not_sent_again_elsewhere() -> None:
     # The request may have reached the first address: only the retry policy may repeat it.
-    tried, handle = failing_on(httpx.ReadTimeout("slow"))
-    h = harness(handle, HOOK, hosts={"hooks.example.com": [FIRST, SECOND]})
+    h = harness(
+        by_address(httpx.ReadTimeout("slow")), HOOK, hosts={"hooks.example.com": [FIRST, SECOND]}
+    )
     with pytest.raises(TransientError, match="timed out"):
         await h.gateway.request("hook", "POST", content=b"{}")
-    assert tried == [FIRST]
+    assert tried(h) == [FIRST]
     await h.gateway.aclose()
 
 
 async def test_an_answer_from_the_first_address_is_final() -> None:
-    tried: list[str] = []
-
-    async def handle(request: httpx.Request) -> httpx.Response:
-        tried.append(request.url.host)
-        return httpx.Response(404)
-
-    h = harness(handle, HOOK, hosts={"hooks.example.com": [FIRST, SECOND]})
-    with pytest.raises(Exception, match="returned 404"):
+    h = harness(by_address(httpx.Response(404)), HOOK, hosts={"hooks.example.com": [FIRST, SECOND]})
+    with pytest.raises(PermanentError, match="returned 404"):
         await h.gateway.request("hook", "POST", content=b"{}")
-    assert tried == [FIRST]
+    assert tried(h) == [FIRST]
     await h.gateway.aclose()
 
 
 async def test_at_most_max_addresses_are_tried() -> None:
     addresses = [f"93.184.215.{n}" for n in range(10, 20)]
-    tried: list[str] = []
-
-    async def refuse(request: httpx.Request) -> httpx.Response:
-        tried.append(request.url.host)
-        raise httpx.ConnectError("refused")
-
-    h = harness(refuse, HOOK, hosts={"hooks.example.com": addresses})
+    refused = httpx.ConnectError("refused")
+    h = harness(by_address(refused, refused), HOOK, hosts={"hooks.example.com": addresses})
     with pytest.raises(TransientError, match="ConnectError"):
         await h.gateway.request("hook", "POST", content=b"{}")
-    assert tried == addresses[:MAX_ADDRESSES]
+    assert tried(h) == addresses[:MAX_ADDRESSES]
     await h.gateway.aclose()
 
 
