@@ -15,19 +15,21 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from aio_pika import Message
 from aio_pika.abc import (
     AbstractChannel,
     AbstractIncomingMessage,
     AbstractQueue,
     AbstractRobustConnection,
 )
+from aiormq.exceptions import ChannelInvalidStateError
 from prometheus_client import Counter
 
 from contracts.base import Contract
 from contracts.envelope import CloudEvent, utc_now
 from shared import headers as h
 from shared.decoding import decode_event
-from shared.errors import DeferredError, PublishError
+from shared.errors import DeferredError, PublishError, UnroutableError
 from shared.failures import (
     TRANSIENT,
     Park,
@@ -46,6 +48,10 @@ from shared.topology import Topology, WorkQueue, work_queue_arguments
 
 log = logging.getLogger(__name__)
 REQUEUE_PAUSE_SECONDS = 1.0
+# How long a message is held while the broker will not confirm its retry or parked copy, and
+# the longest pause between two tries (they start at REQUEUE_PAUSE_SECONDS and double).
+HOLD_SECONDS = 300.0
+HOLD_PAUSE_MAX_SECONDS = 30.0
 T = TypeVar("T")
 
 
@@ -123,6 +129,7 @@ class StepConsumer:
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
         self._inflight = 0
+        self._stopping = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         m, service, queue = context.metrics, context.service, self._name
@@ -152,6 +159,7 @@ class StepConsumer:
 
     async def stop(self, grace: float) -> None:
         """Stop taking messages, let in-flight ones finish (up to `grace` s), close the channel."""
+        self._stopping.set()
         if self._queue is not None and self._tag is not None:
             tag, self._tag = self._tag, None
             try:
@@ -219,14 +227,11 @@ class StepConsumer:
             now=utc_now(),
         )
         copy = copy_message(message, headers)
-        try:
-            if isinstance(decision, Retry):
-                await ctx.confirmer.send(decision.step, self._name, copy)
-            else:
-                await ctx.confirmer.send("", self.step.queue.parked, copy)
-        except PublishError:
-            log.exception("could not retry or park; the message returns to its queue")
-            await self._give_back(message)
+        if isinstance(decision, Retry):
+            sent = await self._send_copy(message, decision.step, self._name, copy)
+        else:
+            sent = await self._send_copy(message, "", self.step.queue.parked, copy)
+        if not sent:
             return
         await message.ack()
         self._record(decision, text)
@@ -235,14 +240,53 @@ class StepConsumer:
         step = defer(deferred, self._ctx.topology, utc_now()).step
         headers = dict(message.headers or {})
         headers[h.DEFERRALS] = h.integer(headers.get(h.DEFERRALS)) + 1
-        try:
-            await self._ctx.confirmer.send(step, self._name, copy_message(message, headers))
-        except PublishError:
-            log.exception("could not defer; the message returns to its queue")
-            await self._give_back(message)
+        if not await self._send_copy(message, step, self._name, copy_message(message, headers)):
             return
         await message.ack()
         self._deferred.inc()
+
+    async def _send_copy(
+        self, message: AbstractIncomingMessage, exchange: str, routing_key: str, copy: Message
+    ) -> bool:
+        """Publish the retry, deferred or parked copy of `message`; True once it is confirmed.
+
+        While the broker does not confirm the copy (a queue without its quorum, say), the
+        message is held unacked and the copy sent again. Giving it back at once cost it one of
+        its deliveries each time, so a partial outage of half a minute parked healthy messages
+        by their delivery limit. It is given back after HOLD_SECONDS, or when the consumer
+        stops; if its channel closes, the broker has it back already.
+        """
+        deadline = time.monotonic() + HOLD_SECONDS
+        pause = REQUEUE_PAUSE_SECONDS
+        while True:
+            try:
+                await self._ctx.confirmer.send(exchange, routing_key, copy)
+            except UnroutableError:
+                # No queue to take it: the topology is wrong, and holding will not mend it.
+                log.exception("could not retry or park; the message returns to its queue")
+                await self._give_back(message)
+                return False
+            except PublishError as error:
+                if not _open(message):
+                    log.warning(
+                        "the broker did not confirm the copy; its channel closed, "
+                        "so the message is back on its queue",
+                        extra={"queue": self._name},
+                    )
+                    return False
+                if self._stopping.is_set() or time.monotonic() + pause > deadline:
+                    log.exception("could not retry or park; the message returns to its queue")
+                    await self._give_back(message)
+                    return False
+                log.warning(
+                    "the broker did not confirm the copy; holding the message to send it again",
+                    extra={"queue": self._name, "error": str(error), "pause": pause},
+                )
+            else:
+                return True
+            with contextlib.suppress(TimeoutError):  # a stop ends the pause
+                await asyncio.wait_for(self._stopping.wait(), pause)
+            pause = min(pause * 2, HOLD_PAUSE_MAX_SECONDS)
 
     async def _give_back(self, message: AbstractIncomingMessage) -> None:
         # The publish already waited out its timeout; pausing again before the requeue keeps a
@@ -285,3 +329,11 @@ class StepConsumer:
         if child is None:
             child = self._children[key] = counter.labels(self._ctx.service, self._name, label)
         return child
+
+
+def _open(message: AbstractIncomingMessage) -> bool:
+    """Whether the channel the message came on is still open (it can still be acked)."""
+    try:
+        return not message.channel.is_closed
+    except ChannelInvalidStateError:
+        return False

@@ -12,10 +12,12 @@ import pytest
 
 from contracts.envelope import CONTENT_TYPE
 from contracts.orders import OrderCreatedV1
+from shared import consumer
 from shared import headers as h
 from shared.config import IntegrationsFile
 from shared.consumer import Delivery, Handler, Step
-from shared.errors import PermanentError, TransientError, UnroutableError
+from shared.errors import PermanentError, PublishError, TransientError, UnroutableError
+from shared.publishing import Confirmer
 from shared.service import Runtime, ServiceDefinition, Wiring
 from shared.settings import Settings
 from shared.topology import Topology, WorkQueue
@@ -226,3 +228,49 @@ async def test_unroutable_publish_raises(settings: Settings) -> None:
 
 async def test_integrations_default_is_empty() -> None:
     assert IntegrationsFile().destinations == {}
+
+
+async def test_a_retry_copy_the_broker_will_not_confirm_holds_the_message(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a step that fails once, and a broker that will not confirm the first three retry
+    # copies (as when the ladder's queue has lost its quorum)
+    queue = WorkQueue("test.held", (ORDER_KEY,))
+    seen: list[tuple[int, bool | None]] = []
+
+    async def fails_once(delivery: Delivery[OrderCreatedV1]) -> None:
+        seen.append((delivery.attempt, delivery.message.redelivered))
+        if len(seen) == 1:
+            raise TransientError("CRM answered 503")
+
+    refused: list[str] = []
+    send = Confirmer.send
+
+    async def unconfirmed_at_first(
+        self: Confirmer, exchange: str, routing_key: str, message: aio_pika.abc.AbstractMessage,
+        **options: bool,
+    ) -> None:  # fmt: skip
+        if exchange.startswith("retry.") and len(refused) < 3:
+            refused.append(exchange)
+            raise PublishError("no confirm from the broker within 5 s")
+        await send(self, exchange, routing_key, message, **options)
+
+    monkeypatch.setattr(Confirmer, "send", unconfirmed_at_first)
+    monkeypatch.setattr(consumer, "REQUEUE_PAUSE_SECONDS", 0.05)
+    topology = topology_of(settings, queue)
+    service = single_step_service([queue], {queue.name: fails_once})
+    async with (
+        running(service, settings, topology),
+        connected(settings.broker_url.get_secret_value()) as connection,
+    ):
+        publisher = await publisher_for(connection)
+        await publisher.publish(sample_order())
+        # Then the message waits for its copy to be confirmed instead of going back to its
+        # queue (each return would count against a delivery limit of 2), climbs the ladder
+        # once the broker confirms, and is handled
+        await eventually(lambda: len(seen) == 2, timeout=10)
+        await asyncio.sleep(0.3)
+    assert len(refused) == 3
+    assert seen == [(1, False), (2, False)]
+    async with connected(settings.broker_url.get_secret_value()) as connection:
+        assert await queue_depth(connection, queue.parked) == 0
