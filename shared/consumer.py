@@ -226,12 +226,12 @@ class StepConsumer:
             version=ctx.version,
             now=utc_now(),
         )
-        copy = copy_message(message, headers)
-        if isinstance(decision, Retry):
-            sent = await self._send_copy(message, decision.step, self._name, copy)
-        else:
-            sent = await self._send_copy(message, "", self.step.queue.parked, copy)
-        if not sent:
+        exchange, key = (
+            (decision.step, self._name)
+            if isinstance(decision, Retry)
+            else ("", self.step.queue.parked)
+        )
+        if not await self._send_copy(message, exchange, key, copy_message(message, headers)):
             return
         await message.ack()
         self._record(decision, text)
@@ -261,11 +261,6 @@ class StepConsumer:
         while True:
             try:
                 await self._ctx.confirmer.send(exchange, routing_key, copy)
-            except UnroutableError:
-                # No queue to take it: the topology is wrong, and holding will not mend it.
-                log.exception("could not retry or park; the message returns to its queue")
-                await self._give_back(message)
-                return False
             except PublishError as error:
                 if not _open(message):
                     log.warning(
@@ -274,8 +269,13 @@ class StepConsumer:
                         extra={"queue": self._name},
                     )
                     return False
-                if self._stopping.is_set() or time.monotonic() + pause > deadline:
-                    log.exception("could not retry or park; the message returns to its queue")
+                # Unroutable: no queue takes the copy, and holding will not mend the topology.
+                if (
+                    isinstance(error, UnroutableError)
+                    or self._stopping.is_set()
+                    or time.monotonic() + pause > deadline
+                ):
+                    log.exception("could not send the copy; the message returns to its queue")
                     await self._give_back(message)
                     return False
                 log.warning(
