@@ -12,7 +12,7 @@ import aiosmtplib
 from services.email.rendering import Priority, RenderedEmail
 from shared.config import EmailConfig, read_secret
 from shared.errors import ConfigError, PermanentError, TransientError
-from shared.gateway import Gateway
+from shared.gateway import Gateway, UnreadableJsonError, json_body
 
 
 class Provider(Protocol):
@@ -140,8 +140,9 @@ class HttpProvider:
             idempotency_key=message_id,
         )
         try:
-            answer = response.json()
-        except ValueError:
+            answer = json_body(response)
+        except UnreadableJsonError:
+            # The mail was accepted (2xx); an answer without a readable id only lacks the id.
             return None
         found = answer.get("id") if isinstance(answer, dict) else None
         return str(found) if found is not None else None

@@ -14,7 +14,7 @@ from contracts.orders import (
     OrderWarehouseNotifiedV1,
 )
 from shared.consumer import Delivery, Handler
-from shared.gateway import Gateway
+from shared.gateway import Gateway, UnreadableJsonError, json_body
 
 if TYPE_CHECKING:
     import httpx
@@ -114,8 +114,8 @@ def notify_warehouse(gateway: Gateway, integration: str = "warehouse") -> Handle
 
 def _reference(response: httpx.Response) -> str | None:
     try:
-        answer: Any = response.json()
-    except ValueError:
-        return None
+        answer: Any = json_body(response)
+    except UnreadableJsonError:
+        return None  # the warehouse took the order; a reference is only a courtesy
     found = answer.get("id") if isinstance(answer, dict) else None
     return str(found)[:200] if found is not None else None

@@ -1,5 +1,6 @@
 """The gateway: every outbound HTTP call in eventyard goes through `Gateway`."""
 
+from shared.gateway.body import json_body
 from shared.gateway.breaker import BreakerState
 from shared.gateway.client import Gateway
 from shared.gateway.errors import (
@@ -8,6 +9,8 @@ from shared.gateway.errors import (
     HttpPermanentError,
     HttpTransientError,
     RefusedDestinationError,
+    UndecodableResponseError,
+    UnreadableJsonError,
 )
 from shared.gateway.policy import EndpointPolicy, policy_for_destination, policy_for_integration
 from shared.gateway.ssrf import Resolver, default_resolver
@@ -23,7 +26,10 @@ __all__ = [
     "HttpTransientError",
     "RefusedDestinationError",
     "Resolver",
+    "UndecodableResponseError",
+    "UnreadableJsonError",
     "default_resolver",
+    "json_body",
     "policy_for_destination",
     "policy_for_integration",
     "url_origin",

@@ -14,7 +14,7 @@ from shared.gateway import audit
 from shared.gateway.auth import auth_headers, credential_slots
 from shared.gateway.body import read_capped
 from shared.gateway.endpoint import Call, HostLimiters
-from shared.gateway.errors import CircuitOpenError, HttpPermanentError, ResponseTooLargeError
+from shared.gateway.errors import CircuitOpenError, HttpPermanentError
 from shared.gateway.metrics import GatewayMetrics
 from shared.gateway.retry import is_breaker_failure, response_error, transport_error
 from shared.gateway.ssrf import Resolver, checked_addresses
@@ -80,7 +80,7 @@ class Attempter:
                 # httpx timeouts bound each phase; this bounds the attempt as a whole.
                 async with asyncio.timeout(call.timeout):
                     response = await self._send(call, requests)
-                    complete = await read_capped(response, policy.max_response_bytes)
+                    problem = await read_capped(response, policy.max_response_bytes)
         except Exception as exc:
             error = exc
             if isinstance(exc, httpx.TransportError | TimeoutError):
@@ -101,12 +101,8 @@ class Attempter:
         seconds = self._since(started)
         status = response.status_code
         failure = response_error(call.where, response, self._redactor, time.time())
-        if failure is None and not complete:
-            failure = ResponseTooLargeError(
-                f"{call.where} answered {status} with a body over the "
-                f"{call.endpoint.policy.max_response_bytes}-byte max_response_bytes",
-                status_code=status,
-            )
+        if failure is None and problem is not None:
+            failure = problem.error_for(call.where, status)
         breaker.record(admission, failed=failure is not None and is_breaker_failure(status))
         if credential is not None and 200 <= status < 300:
             self._metrics.credential_used.labels(call.endpoint.policy.name, str(credential)).inc()

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from shared.errors import ConfigError, PermanentError, TransientError
 from shared.gateway.attempt import Attempter
+from shared.gateway.body import ACCEPT_ENCODING
 from shared.gateway.breaker import BreakerState
 from shared.gateway.endpoint import Call, Endpoint
 from shared.gateway.errors import CircuitOpenError, GoneError
@@ -52,6 +53,8 @@ class Gateway:
             timeout=httpx.Timeout(15.0, connect=5.0),
             trust_env=False,
             cookies=_refusing_jar(),
+            # Only the codings `read_capped` decodes step by step, whatever else is installed.
+            headers={"Accept-Encoding": ACCEPT_ENCODING},
         )
         self._metrics = GatewayMetrics(registry)
         self._sleep = sleep

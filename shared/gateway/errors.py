@@ -33,6 +33,14 @@ class ResponseTooLargeError(HttpPermanentError):
     """A 2xx answer whose body is over the endpoint's `max_response_bytes`: not read whole."""
 
 
+class UndecodableResponseError(HttpPermanentError):
+    """A 2xx answer whose body the gateway does not decode: stacked, unknown or corrupt coding."""
+
+
+class UnreadableJsonError(PermanentError):
+    """An answer whose body is not JSON, or nests deeper than the gateway parses."""
+
+
 class RefusedDestinationError(HttpPermanentError):
     """The gateway refused to connect: a non-global address, a bad scheme, or a redirect."""
 
