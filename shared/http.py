@@ -13,6 +13,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 
 from shared.event_loop import http_parser
+from shared.http_limits import limited_protocol
+from shared.settings import HttpSettings
 
 Readiness = Callable[[], list[str]]
 
@@ -86,8 +88,15 @@ class HttpServer(uvicorn.Server):
         yield
 
 
-def http_server(app: Starlette, host: str, port: int, grace: float | None = None) -> HttpServer:
-    """A uvicorn server for the app, logging through the root logger."""
+def http_server(
+    app: Starlette,
+    host: str,
+    port: int,
+    grace: float | None = None,
+    limits: HttpSettings | None = None,
+) -> HttpServer:
+    """A uvicorn server for the app, logging through the root logger, within `limits`."""
+    limits = limits or HttpSettings()
     config = uvicorn.Config(
         app,
         host=host,
@@ -95,7 +104,15 @@ def http_server(app: Starlette, host: str, port: int, grace: float | None = None
         log_config=None,
         access_log=False,
         lifespan="off",
-        http=http_parser(),
+        ws="none",  # no service serves WebSockets, and an upgraded connection leaves the limits
+        http=limited_protocol(limits, http_parser()),
+        # The protocol caps open connections at max_connections, so uvicorn's 503 (at >= this)
+        # only bounds requests in flight, counting handlers still running after their client left.
+        limit_concurrency=limits.max_connections + 1,
+        timeout_keep_alive=limits.keep_alive_seconds,
+        # Above the protocol's own limit (it feeds h11 that much of one request, plus one slice),
+        # so oversized headers get its 431 rather than h11's 400.
+        h11_max_incomplete_event_size=2 * limits.max_header_bytes,
         timeout_graceful_shutdown=int(grace) if grace is not None else None,
     )
     return HttpServer(config)

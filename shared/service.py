@@ -113,7 +113,11 @@ async def run_service(
     gateway = build_gateway(integrations, metrics, redactor)
     http = ServiceApp(metrics.registry, problems)
     server = http_server(
-        http.app, settings.http_host, port, grace=settings.graceful_timeout_seconds
+        http.app,
+        settings.http_host,
+        port,
+        grace=settings.graceful_timeout_seconds,
+        limits=settings.http,
     )
     http_task = asyncio.create_task(server.serve(), name="http")
     wiring = Wiring()

@@ -93,6 +93,21 @@ class HealthSettings(BaseModel):
     backlog_warning_seconds: float = Field(default=300.0, gt=0)
 
 
+class HttpSettings(BaseModel):
+    """Limits on every service's HTTP server (see shared/http_limits.py)."""
+
+    # Open connections; one more is answered 503 and closed at once (in-flight requests too).
+    max_connections: int = Field(default=1000, ge=1)
+    # The request line and headers of one request; beyond: 431 and the connection closed.
+    max_header_bytes: int = Field(default=16384, ge=1024)
+    # From a connection's opening or a request's first byte until its headers are complete.
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    # From a request's headers until its whole body is read; then the connection is closed.
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    # How long an idle connection is kept open after a response.
+    keep_alive_seconds: int = Field(default=5, ge=1)
+
+
 class Settings(BaseSettings):
     """Everything a process reads from its environment."""
 
@@ -104,6 +119,7 @@ class Settings(BaseSettings):
     config: Path = Path("eventyard.toml")
     retry: RetrySettings = Field(default_factory=RetrySettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
     prefetch: int = Field(default=100, ge=1, le=65535)
     heartbeat_seconds: int = Field(default=10, ge=0)
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
