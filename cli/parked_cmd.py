@@ -8,9 +8,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from cli.common import EXIT_BAD_INPUT, fail, load, open_connection, run, table
 from shared.broker import publish_channel
-from shared.parking import ReplayResult, depth, parked_name, peek, purge, replay, summarize
+from shared.parking import (
+    ReplayResult,
+    depth,
+    own_parked_queue,
+    peek,
+    purge,
+    replay,
+    summarize,
+)
 from shared.publishing import Confirmer
 from shared.settings import Settings
+from shared.topology import Topology
 
 app = typer.Typer(help="Inspect, replay and purge parked messages.", no_args_is_help=True)
 
@@ -43,8 +52,8 @@ def show(
     limit: int = typer.Option(20, help="How many messages to show."),
 ) -> None:
     """Parked messages with their failure headers; bodies truncated."""
-    settings, _, _ = load()
-    parked = parked_name(queue)
+    settings, _, topology = load()
+    parked = _own(topology, queue)
 
     async def go() -> None:
         connection = await open_connection(settings, "eventyard-cli-parked")
@@ -77,8 +86,8 @@ def replay_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Count what would move; move nothing."),
 ) -> None:
     """Move parked messages back to their work queue with a fresh attempt count."""
-    settings, _, _ = load()
-    parked = parked_name(queue)
+    settings, _, topology = load()
+    parked = _own(topology, queue)
     result = run(
         _replay(settings, parked, limit=limit, event_type=event_type, error=error, dry_run=dry_run)
     )
@@ -127,8 +136,8 @@ def purge_command(
     yes: bool = typer.Option(False, "--yes", help="Really delete the parked messages."),
 ) -> None:
     """Delete every message of a parked queue (asks for --yes)."""
-    settings, _, _ = load()
-    parked = parked_name(queue)
+    settings, _, topology = load()
+    parked = _own(topology, queue)
     if not yes:
         fail(f"purging deletes every message in {parked}; add --yes to do it", EXIT_BAD_INPUT)
 
@@ -139,6 +148,14 @@ def purge_command(
             return await purge(connection, parked)
 
     typer.echo(f"purged {run(go())} messages from {parked}")
+
+
+def _own(topology: Topology, queue: str) -> str:
+    try:
+        return own_parked_queue(topology, queue)
+    except KeyError:
+        known = ", ".join(q.parked for q in topology.queues)
+        fail(f"{queue} is not one of the yard's parked queues; they are: {known}", EXIT_BAD_INPUT)
 
 
 async def _require(connection: AbstractConnection, parked: str) -> int:

@@ -23,7 +23,7 @@ from contracts.envelope import utc_now
 from shared import headers as h
 from shared.failures import DELIVERY_LIMIT
 from shared.publishing import Confirmer
-from shared.topology import PARKED_SUFFIX
+from shared.topology import PARKED_SUFFIX, Topology
 
 _VERSION_SUFFIX = re.compile(r"\.v[0-9]+$")
 REPLAY_WINDOW = 100  # confirms in flight at once while replaying
@@ -53,9 +53,13 @@ def work_queue_of(parked_queue: str) -> str:
     return parked_queue.removesuffix(PARKED_SUFFIX)
 
 
-def parked_name(queue: str) -> str:
-    """Accept a work queue or a parked queue name; return the parked queue's name."""
-    return queue if queue.endswith(PARKED_SUFFIX) else queue + PARKED_SUFFIX
+def own_parked_queue(topology: Topology, queue: str) -> str:
+    """The parked queue of one of the yard's work queues, named either way; KeyError otherwise.
+
+    Only the topology's own: a queue elsewhere on the broker that merely ends in `.parked`
+    belongs to someone else, and replaying or purging it would move or lose their messages.
+    """
+    return topology.queue(queue.removesuffix(PARKED_SUFFIX)).parked
 
 
 def describe(message: AbstractIncomingMessage, parked_queue: str) -> ParkedMessage:

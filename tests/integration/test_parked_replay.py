@@ -156,7 +156,7 @@ async def test_replay_filters_leave_other_messages_parked(settings: Settings) ->
 async def test_unknown_parked_queue_is_a_clear_error(settings: Settings) -> None:
     result = await asyncio.to_thread(eventyard, settings, "parked", "show", "no.such.queue")
     assert result.returncode == 2
-    assert "no queue named no.such.queue.parked" in result.stderr
+    assert "no.such.queue is not one of the yard's parked queues" in result.stderr
 
 
 async def _depth_is(connection: AbstractConnection, name: str, expected: int) -> bool:
