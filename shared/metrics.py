@@ -9,6 +9,10 @@ PREFIX = "eventyard"
 # Handler work is milliseconds to tens of seconds; end-to-end includes retry-ladder waits.
 HANDLER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 120, 600, 3600, 36000)
+# Event types are few (contracts, and one webhook family member per configured source); the
+# cap keeps a label from growing with whatever else might ever reach it. Past it: OTHER.
+MAX_EVENT_TYPES = 100
+OTHER = "other"
 
 
 class Metrics:
@@ -63,6 +67,7 @@ class Metrics:
             registry=r,
         )
         self._children: dict[tuple[int, str], Counter] = {}
+        self._labelled: dict[int, set[str]] = {}
         self.up = Gauge(
             f"{PREFIX}_service_ready",
             "1 while the service is connected to the broker and its consumers are attached.",
@@ -83,5 +88,12 @@ class Metrics:
         key = (id(counter), event_type)
         child = self._children.get(key)
         if child is None:
+            labelled = self._labelled.setdefault(id(counter), set())
+            if len(labelled) >= MAX_EVENT_TYPES:
+                key = (id(counter), OTHER)
+                if (child := self._children.get(key)) is not None:
+                    return child
+                event_type = OTHER
+            labelled.add(event_type)
             child = self._children[key] = counter.labels(self.service, event_type)
         return child
