@@ -108,7 +108,8 @@ class EmailConfig(Catalogue):
     """The mail provider the email service sends through."""
 
     provider: Literal["smtp", "http", "console"] = "console"
-    from_address: str = "eventyard@example.com"
+    # A header field of every email: no line break may start a header of its own.
+    from_address: str = Field(default="eventyard@example.com", pattern=r"^[^\x00-\x1f\x7f]+$")
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
     smtp_tls: Literal["none", "starttls", "tls"] = "none"

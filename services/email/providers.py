@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from email.message import EmailMessage
 from pathlib import Path
@@ -11,7 +12,7 @@ import aiosmtplib
 
 from services.email.rendering import Priority, RenderedEmail
 from shared.config import EmailConfig, read_secret
-from shared.errors import ConfigError, PermanentError, TransientError
+from shared.errors import ConfigError, ContractError, PermanentError, TransientError
 from shared.gateway import Gateway, UnreadableJsonError, json_body
 
 
@@ -33,14 +34,32 @@ PRIORITY_HEADERS: dict[Priority, dict[str, str]] = {
 }
 
 
+# NUL and every character str.splitlines() breaks on: in a header field, any of them could
+# start a header of the requester's choosing somewhere along the mail's way.
+_LINE_BREAK = re.compile("[\x00\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def header_fields(email: RenderedEmail, sender: str, message_id: str) -> dict[str, str]:
+    """The header fields every provider writes; ContractError (parked, never retried) if one
+    carries a line break."""
+    fields = {
+        "From": sender,
+        "To": email.to,
+        "Subject": email.subject,
+        # A stable Message-ID lets mail systems recognise a resend after a crash as the same.
+        "Message-ID": f"<{message_id}@eventyard>",
+    }
+    for name, value in fields.items():
+        if _LINE_BREAK.search(value):
+            raise ContractError(f"the {name} header field contains a line break (CR, LF or like)")
+    return fields
+
+
 def mime(email: RenderedEmail, sender: str, message_id: str) -> EmailMessage:
     """A multipart/alternative message with a text and an HTML part."""
     message = EmailMessage()
-    message["From"] = sender
-    message["To"] = email.to
-    message["Subject"] = email.subject
-    # A stable Message-ID lets mail systems recognise a resend after a crash as the same mail.
-    message["Message-ID"] = f"<{message_id}@eventyard>"
+    for header, value in header_fields(email, sender, message_id).items():
+        message[header] = value
     for header, value in PRIORITY_HEADERS[email.priority].items():
         message[header] = value
     message.set_content(email.text)
@@ -60,10 +79,12 @@ class ConsoleProvider:
 
     async def send(self, email: RenderedEmail, message_id: str) -> str | None:
         """Print it (and append it to `path`, where the demo reads it)."""
+        fields = header_fields(email, self._sender, message_id)
         priority = f"Priority: {email.priority}\n" if email.priority != "normal" else ""
         text = (
-            f"--- email {message_id} ---\nFrom: {self._sender}\nTo: {email.to}\n"
-            f"Subject: {email.subject}\n{priority}\n{email.text.rstrip()}\n--- end of email ---\n"
+            f"--- email {message_id} ---\nFrom: {fields['From']}\nTo: {fields['To']}\n"
+            f"Subject: {fields['Subject']}\n{priority}\n{email.text.rstrip()}\n"
+            "--- end of email ---\n"
         )
         out = self._out or sys.stdout
         out.write(text)
@@ -125,6 +146,7 @@ class HttpProvider:
     async def send(self, email: RenderedEmail, message_id: str) -> str | None:
         """POST the message; the gateway maps 5xx/429 to transient and other 4xx to permanent."""
         c = self._config
+        header_fields(email, c.from_address, message_id)  # the mail API writes them as headers
         response = await self._gateway.request(
             c.http_integration or "",
             "POST",
