@@ -1,8 +1,12 @@
-"""OAuth sign-in: a signed, expiring state bound to a cookie, so replicas share nothing.
+"""OAuth sign-in: a signed, expiring, single-use state bound to a cookie.
 
 `GET /oauth/{provider}/start` redirects to the provider; `/callback` checks the state, exchanges
 the code through the gateway, publishes `user.authenticated.v1` (never a token) and answers with
 an HttpOnly, Secure, SameSite session cookie and a redirect.
+
+A state is used once: the callback clears the cookie it is bound to and remembers the state's
+nonce until the state expires, so a replayed callback is refused. That memory is per process;
+SECURITY.md says what a store shared by the replicas would add.
 """
 
 from __future__ import annotations
@@ -16,12 +20,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from pydantic import TypeAdapter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from contracts.envelope import utc_now
+from contracts.fields import EmailAddress
 from contracts.users import UserAuthenticatedV1
+from services.intake.dedupe import Window
+from shared.bounded_json import loads
 from shared.config import OAuthProviderConfig, read_secret
 from shared.errors import EventyardError
 from shared.gateway import EndpointPolicy, Gateway
@@ -33,6 +41,10 @@ log = logging.getLogger(__name__)
 NONCE_COOKIE = "eventyard_oauth_nonce"
 SESSION_COOKIE = "eventyard_session"
 KNOWN_PROVIDER_ERRORS = frozenset({"access_denied", "temporarily_unavailable", "server_error"})
+# Used states remembered at once; past this the oldest go first (they expire within the TTL).
+MAX_USED_STATES = 100_000
+MAX_PROFILE_TEXT = 200
+_EMAIL: TypeAdapter[str] = TypeAdapter(EmailAddress)
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,8 @@ class OAuthRoutes:
         self._gateway = gateway
         self._publisher = publisher
         self._redactor = redactor
+        ttl = max((p.config.state_ttl_seconds for p in providers.values()), default=600)
+        self._used = Window(MAX_USED_STATES, ttl)
 
     def routes(self) -> list[Route]:
         """`/oauth/{provider}/start` and `/oauth/{provider}/callback`."""
@@ -129,6 +143,8 @@ class OAuthRoutes:
         params = request.query_params
         if not self._state_ok(provider, params.get("state"), request.cookies.get(NONCE_COOKIE)):
             return self._error(provider, "invalid_state")
+        # Spent before the exchange, so a replay racing the first callback is refused as well.
+        self._used[f"{provider.name}:{request.cookies[NONCE_COOKIE]}"] = "used"
         if params.get("error"):
             reason = params["error"] if params["error"] in KNOWN_PROVIDER_ERRORS else "denied"
             return self._error(provider, reason)
@@ -167,6 +183,8 @@ class OAuthRoutes:
             return False
         if not isinstance(claims, dict) or claims.get("p") != provider.name:
             return False
+        if self._used.get(f"{provider.name}:{nonce}") is not None:
+            return False
         return hmac.compare_digest(str(claims.get("n", "")), nonce)
 
     async def _user(self, provider: Provider, code: str) -> UserAuthenticatedV1:
@@ -190,27 +208,18 @@ class OAuthRoutes:
                 }
             ).encode(),
         )
-        access_token = str(token_answer.json()["access_token"])
+        access_token = _text(_object(token_answer.content).get("access_token"))
+        if access_token is None:
+            raise ValueError("the token answer has no access_token")
         # Whatever fails while the token is in use must not echo it; hidden only meanwhile, so
         # the process-wide redactor does not collect one token per sign-in.
         with self._redactor.hiding(access_token):
-            profile: dict[str, Any] = (
-                await self._gateway.request(
-                    f"oauth-{provider.name}-user",
-                    "GET",
-                    headers={
-                        "Authorization": f"Bearer {access_token}",
-                        "Accept": "application/json",
-                    },
-                )
-            ).json()
-        return UserAuthenticatedV1(
-            provider=provider.name,
-            provider_user_id=str(profile.get("sub") or profile["id"]),
-            email=profile.get("email") or None,
-            name=profile.get("name") or profile.get("login") or None,
-            authenticated_at=utc_now(),
-        )
+            answer = await self._gateway.request(
+                f"oauth-{provider.name}-user",
+                "GET",
+                headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+            )
+        return _user_from(provider.name, _object(answer.content))
 
     def _error(self, provider: Provider, reason: str) -> Response:
         response = RedirectResponse(
@@ -218,3 +227,43 @@ class OAuthRoutes:
         )
         response.delete_cookie(NONCE_COOKIE, path=f"/oauth/{provider.name}")
         return response
+
+
+def _object(body: bytes) -> dict[str, Any]:
+    """A provider's JSON answer, which must be an object; ValueError or TypeError otherwise."""
+    found = loads(body)
+    if not isinstance(found, dict):
+        raise TypeError(f"expected a JSON object, got {type(found).__name__}")
+    return found
+
+
+def _text(value: Any) -> str | None:
+    """A profile field as text: strings and integers (GitHub's numeric ids) only."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return str(value) or None
+
+
+def _user_from(provider: str, profile: Mapping[str, Any]) -> UserAuthenticatedV1:
+    """The sign-in event from a userinfo answer; ValueError when it names nobody."""
+    user_id = _text(profile.get("sub")) or _text(profile.get("id"))
+    if user_id is None:
+        raise ValueError("the userinfo answer has no usable sub or id")
+    email = _text(profile.get("email"))
+    name = _text(profile.get("name")) or _text(profile.get("login"))
+    return UserAuthenticatedV1(
+        provider=provider,
+        provider_user_id=user_id,
+        # An address the contract refuses is left out rather than refusing the sign-in.
+        email=email if email is not None and _plausible_email(email) else None,
+        name=name[:MAX_PROFILE_TEXT] if name else None,
+        authenticated_at=utc_now(),
+    )
+
+
+def _plausible_email(value: str) -> bool:
+    try:
+        _EMAIL.validate_python(value)
+    except ValueError:
+        return False
+    return True

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from http.cookies import Morsel, SimpleCookie
 from unittest.mock import patch
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
-import httpx
 import orjson
 import pytest
 from itsdangerous import URLSafeTimedSerializer
@@ -18,18 +15,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services.intake.app import DEFINITION as INTAKE
-from services.intake.app import QUEUE
-from services.intake.oauth import NONCE_COOKIE, SESSION_COOKIE
-from shared.config import IntegrationsFile
+from services.intake.oauth import SESSION_COOKIE
 from shared.settings import Settings
-from shared.topology import Topology
-from tests.support.events import connected, drain
-from tests.support.services import free_port, running
-from tests.support.yard_http import served
+from tests.support.events import drain
+from tests.support.oauth import STATE_KEY, SignIn, set_cookie, signing_in
 
 TOKEN = "gho_16C7e42F292c6912E7710c838347Ae178B4a"
-STATE_KEY = "state-signing-key-0123456789"
 
 
 def fake_provider() -> Starlette:
@@ -51,74 +42,10 @@ def fake_provider() -> Starlette:
     )
 
 
-def set_cookie(answer: httpx.Response, name: str) -> Morsel[str]:
-    for header in answer.headers.get_list("set-cookie"):
-        cookie = SimpleCookie(header)
-        if name in cookie:
-            return cookie[name]
-    raise AssertionError(f"no Set-Cookie for {name}")
-
-
-@dataclass
-class SignIn:
-    base: str
-    client: httpx.AsyncClient
-    connection: object
-
-    async def start(self) -> tuple[str, str]:
-        answer = await self.client.get(f"{self.base}/oauth/gh/start")
-        assert answer.status_code == 302
-        state = parse_qs(urlsplit(answer.headers["location"]).query)["state"][0]
-        cookie = set_cookie(answer, NONCE_COOKIE)
-        assert cookie["httponly"]
-        assert cookie["secure"]
-        assert cookie["samesite"].lower() == "lax"
-        return state, cookie.value
-
-    async def callback(self, state: str, nonce: str, code: str = "good-code") -> httpx.Response:
-        return await self.client.get(
-            f"{self.base}/oauth/gh/callback",
-            params={"code": code, "state": state},
-            headers={"cookie": f"{NONCE_COOKIE}={nonce}"},
-        )
-
-
 @pytest.fixture
 async def sign_in(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SignIn]:
-    monkeypatch.setenv("GH_CLIENT_SECRET", "client-secret")
-    monkeypatch.setenv("OAUTH_STATE_KEY", STATE_KEY)
-    port = free_port()
-    provider = f"http://127.0.0.1:{port}"
-    integrations = IntegrationsFile.model_validate(
-        {
-            "oauth": {
-                "gh": {
-                    "authorize_url": "https://github.example/login/oauth/authorize",
-                    "token_url": f"{provider}/token",
-                    "userinfo_url": f"{provider}/user",
-                    "client_id": "Iv1.test",
-                    "client_secret": "GH_CLIENT_SECRET",
-                    "state_secret": "OAUTH_STATE_KEY",
-                    "redirect_url": "https://app.example/oauth/gh/callback",
-                    "success_url": "https://app.example/welcome",
-                    "error_url": "https://app.example/signin-failed",
-                    "allow_private_network": True,
-                }
-            }
-        }
-    )
-    topology = Topology((QUEUE,), tuple(settings.retry.delays), settings.retry.delivery_limit)
-    url = settings.broker_url.get_secret_value()
-    async with (
-        served(fake_provider(), port),
-        running(INTAKE, settings, topology, integrations) as base,
-        connected(url) as connection,
-        httpx.AsyncClient() as client,
-    ):
-        channel = await connection.channel()
-        capture = await channel.declare_queue("test.users", durable=True)
-        await capture.bind("events", "user.authenticated.v1")
-        yield SignIn(base, client, connection)
+    async with signing_in(settings, monkeypatch, fake_provider()) as flow:
+        yield flow
 
 
 async def test_a_good_sign_in_sets_a_session_and_publishes_no_token(sign_in: SignIn) -> None:
@@ -130,7 +57,7 @@ async def test_a_good_sign_in_sets_a_session_and_publishes_no_token(sign_in: Sig
     assert session["httponly"]
     assert session["secure"]
     assert session["samesite"].lower() == "lax"
-    [message] = await drain(sign_in.connection, "test.users")  # type: ignore[arg-type]
+    [message] = await drain(sign_in.connection, "test.users")
     event = orjson.loads(message.body)
     assert event["type"] == "user.authenticated"
     assert event["data"]["provider_user_id"] == "583231"
@@ -160,7 +87,7 @@ async def test_a_bad_state_redirects_with_invalid_state(sign_in: SignIn, case: s
     answer = await sign_in.callback(state, nonce)
     assert answer.status_code == 302
     assert answer.headers["location"] == "https://app.example/signin-failed?error=invalid_state"
-    assert await drain(sign_in.connection, "test.users") == []  # type: ignore[arg-type]
+    assert await drain(sign_in.connection, "test.users") == []
 
 
 async def test_a_refused_code_redirects_with_exchange_failed(sign_in: SignIn) -> None:
