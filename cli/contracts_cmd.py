@@ -6,12 +6,23 @@ from pathlib import Path
 
 import typer
 
-from cli.common import EXIT_FAILED, fail
+from cli.common import EXIT_FAILED, fail, table
 from contracts.export import SCHEMA_DIR, check, export
+from contracts.registry import CONTRACTS
 
-app = typer.Typer(help="Export and check the contracts' JSON Schemas.", no_args_is_help=True)
+app = typer.Typer(
+    help="List the contracts and who may produce each; export and check their JSON Schemas.",
+    no_args_is_help=True,
+)
 
 DirOption = typer.Option(SCHEMA_DIR, "--dir", help="Where the schema files live.")
+
+
+@app.command("list")
+def list_command() -> None:
+    """Every contract, who may produce it (the doors and services it is accepted from), and why."""
+    rows = [[c.key(), str(c.PRODUCERS), c.PRODUCERS.why] for c in CONTRACTS]
+    typer.echo(table(rows, ["contract", "producers", "why"]))
 
 
 @app.command("export")

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import AwareDatetime, ConfigDict, Field
 
-from contracts.base import Contract
+from contracts.base import Contract, Producers
 
 
 class DeliverySucceededV1(Contract):
@@ -14,6 +14,10 @@ class DeliverySucceededV1(Contract):
 
     TYPE: ClassVar[str] = "delivery.succeeded"
     VERSION: ClassVar[int] = 1
+    PRODUCERS: ClassVar[Producers] = Producers(
+        frozenset({"publisher"}),
+        "says a partner received an event: only the publisher knows",
+    )
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -46,6 +50,10 @@ class DeliveryFailedV1(Contract):
 
     TYPE: ClassVar[str] = "delivery.failed"
     VERSION: ClassVar[int] = 1
+    PRODUCERS: ClassVar[Producers] = Producers(
+        frozenset({"publisher"}),
+        "says a delivery was given up: only the publisher knows",
+    )
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [

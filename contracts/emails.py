@@ -6,7 +6,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
-from contracts.base import Contract
+from contracts.base import ANY, Contract, Producers
 from contracts.fields import EmailAddress
 
 
@@ -15,6 +15,11 @@ class EmailRequestedV1(Contract):
 
     TYPE: ClassVar[str] = "email.requested"
     VERSION: ClassVar[int] = 1
+    PRODUCERS: ClassVar[Producers] = Producers(
+        frozenset({ANY}),
+        "a producer's contract, as in the seed's email queue: any service may ask for an "
+        "email, by publishing it or dropping it into the intake queue",
+    )
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -54,6 +59,10 @@ class EmailSentV1(Contract):
 
     TYPE: ClassVar[str] = "email.sent"
     VERSION: ClassVar[int] = 1
+    PRODUCERS: ClassVar[Producers] = Producers(
+        frozenset({"email"}),
+        "says the mail provider accepted an email: only the email service knows",
+    )
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -80,6 +89,10 @@ class EmailFailedV1(Contract):
 
     TYPE: ClassVar[str] = "email.failed"
     VERSION: ClassVar[int] = 1
+    PRODUCERS: ClassVar[Producers] = Producers(
+        frozenset({"email"}),
+        "says an email will not be sent: only the email service knows",
+    )
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [

@@ -12,6 +12,15 @@ DataT = TypeVar("DataT")
 
 CONTENT_TYPE = "application/cloudevents+json"
 
+# The longest attribute values any door lets in; over-long ones are refused there, not later.
+MAX_ID = 200
+MAX_SOURCE = 500
+MAX_TYPE = 200
+MAX_SUBJECT = 500
+MAX_DATASCHEMA = 300
+# No control characters: these values end up in headers (AMQP, HTTP, mail) and log lines.
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+
 
 def new_event_id() -> str:
     """A fresh, unique event id."""
@@ -29,16 +38,16 @@ class CloudEvent(BaseModel, Generic[DataT]):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     specversion: Literal["1.0"] = "1.0"
-    id: str = Field(min_length=1, max_length=200)
-    source: str = Field(min_length=1, max_length=500)
-    type: str = Field(min_length=1, max_length=200, pattern=r"^[a-z0-9_-]+(\.[a-z0-9_-]+)+$")
+    id: str = Field(min_length=1, max_length=MAX_ID, pattern=PRINTABLE)
+    source: str = Field(min_length=1, max_length=MAX_SOURCE, pattern=PRINTABLE)
+    type: str = Field(min_length=1, max_length=MAX_TYPE, pattern=r"^[a-z0-9_-]+(\.[a-z0-9_-]+)+$")
     time: AwareDatetime
     datacontenttype: Literal["application/json"] = "application/json"
-    dataschema: str = Field(min_length=1)
-    subject: str | None = None
+    dataschema: str = Field(min_length=1, max_length=MAX_DATASCHEMA, pattern=PRINTABLE)
+    subject: str | None = Field(default=None, max_length=MAX_SUBJECT, pattern=PRINTABLE)
     data: DataT
-    correlationid: str | None = Field(default=None, max_length=200)
-    causationid: str | None = Field(default=None, max_length=200)
+    correlationid: str | None = Field(default=None, max_length=MAX_ID, pattern=PRINTABLE)
+    causationid: str | None = Field(default=None, max_length=MAX_ID, pattern=PRINTABLE)
 
     def to_json(self) -> bytes:
         """The structured-mode JSON body, without absent optional attributes."""

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import AwareDatetime, ConfigDict, Field
 
-from contracts.base import Contract
+from contracts.base import Contract, Producers
 from contracts.fields import HealthStatus
 
 
@@ -15,6 +15,10 @@ class IntegrationHealthChangedV1(Contract):
 
     TYPE: ClassVar[str] = "integration.health.changed"
     VERSION: ClassVar[int] = 1
+    PRODUCERS: ClassVar[Producers] = Producers(
+        frozenset({"health"}),
+        "an integration's health as the health service measured it",
+    )
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from contracts.base import Contract
+from contracts.base import ANY, Contract, Producers
 from contracts.fields import CountryCode, CurrencyCode, EmailAddress
 
 
@@ -48,6 +48,12 @@ class OrderCreatedV1(Contract):
 
     TYPE: ClassVar[str] = "order.created"
     VERSION: ClassVar[int] = 1
+    PRODUCERS: ClassVar[Producers] = Producers(
+        frozenset({ANY}),
+        "the shop's checkout publishes or drops it, and partners' order webhooks map to it; "
+        "it starts CRM sync, the confirmation email and shipping, so whoever may write to the "
+        "intake queue is trusted to place paid orders",
+    )
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -94,6 +100,10 @@ class OrderCrmSyncedV1(Contract):
 
     TYPE: ClassVar[str] = "order.crm_synced"
     VERSION: ClassVar[int] = 1
+    PRODUCERS: ClassVar[Producers] = Producers(
+        frozenset({"order-followup"}),
+        "says the CRM step did its work: only that step can",
+    )
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -118,6 +128,10 @@ class OrderConfirmationRequestedV1(Contract):
 
     TYPE: ClassVar[str] = "order.confirmation_requested"
     VERSION: ClassVar[int] = 1
+    PRODUCERS: ClassVar[Producers] = Producers(
+        frozenset({"order-followup"}),
+        "says the confirmation step asked for its email: only that step can",
+    )
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -140,6 +154,10 @@ class OrderWarehouseNotifiedV1(Contract):
 
     TYPE: ClassVar[str] = "order.warehouse_notified"
     VERSION: ClassVar[int] = 1
+    PRODUCERS: ClassVar[Producers] = Producers(
+        frozenset({"order-followup"}),
+        "says the warehouse was told to ship: only that step can",
+    )
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [

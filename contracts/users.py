@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import AwareDatetime, ConfigDict, Field
 
-from contracts.base import Contract
+from contracts.base import INTAKE_HTTP, Contract, Producers
 from contracts.fields import EmailAddress
 
 
@@ -15,6 +15,10 @@ class UserAuthenticatedV1(Contract):
 
     TYPE: ClassVar[str] = "user.authenticated"
     VERSION: ClassVar[int] = 1
+    PRODUCERS: ClassVar[Producers] = Producers(
+        frozenset({INTAKE_HTTP}),
+        "a sign-in: only intake's OAuth callback exchanges a code with the provider",
+    )
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [

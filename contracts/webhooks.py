@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from pydantic import AwareDatetime, ConfigDict, Field
 
-from contracts.base import Contract
+from contracts.base import INTAKE_HTTP, Contract, Producers
 
 
 class WebhookReceivedV1(Contract):
@@ -18,6 +18,11 @@ class WebhookReceivedV1(Contract):
 
     TYPE: ClassVar[str] = "webhook.received"
     VERSION: ClassVar[int] = 1
+    PRODUCERS: ClassVar[Producers] = Producers(
+        frozenset({INTAKE_HTTP}),
+        "downstream treats it as a partner's verified webhook: only intake's HTTP door "
+        "checks signatures",
+    )
     FAMILY: ClassVar[bool] = True
     model_config = ConfigDict(
         json_schema_extra={

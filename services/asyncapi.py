@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from contracts.base import Contract
-from contracts.envelope import CONTENT_TYPE
+from contracts.base import DROP, Contract
+from contracts.envelope import CONTENT_TYPE, MAX_ID, MAX_SOURCE, MAX_SUBJECT, PRINTABLE
 from contracts.export import schema_of
 from contracts.registry import CONTRACTS, UnknownContractError, lookup_key
 from services.catalog import SERVICES
@@ -33,8 +33,8 @@ def _envelope_schema(contract: type[Contract]) -> dict[str, Any]:
         "additionalProperties": False,
         "properties": {
             "specversion": {"const": "1.0"},
-            "id": {"type": "string", "minLength": 1},
-            "source": {"type": "string", "minLength": 1},
+            "id": _text(MAX_ID),
+            "source": _text(MAX_SOURCE),
             "type": (
                 {"type": "string", "pattern": f"^{contract.TYPE.replace('.', '[.]')}[.].+$"}
                 if contract.FAMILY
@@ -43,12 +43,16 @@ def _envelope_schema(contract: type[Contract]) -> dict[str, Any]:
             "time": {"type": "string", "format": "date-time"},
             "datacontenttype": {"const": "application/json"},
             "dataschema": {"const": contract.dataschema()},
-            "subject": {"type": "string"},
-            "correlationid": {"type": "string"},
-            "causationid": {"type": "string"},
+            "subject": _text(MAX_SUBJECT),
+            "correlationid": _text(MAX_ID),
+            "causationid": _text(MAX_ID),
             "data": _ref(contract.__name__),
         },
     }
+
+
+def _text(longest: int) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "maxLength": longest, "pattern": PRINTABLE}
 
 
 def _components() -> dict[str, Any]:
@@ -65,6 +69,8 @@ def _components() -> dict[str, Any]:
             "name": contract.key(),
             "title": contract.key(),
             "summary": (contract.__doc__ or "").strip().splitlines()[0],
+            "description": f"Produced by: {contract.PRODUCERS} ({contract.PRODUCERS.why}).",
+            "x-eventyard-producers": sorted(contract.PRODUCERS.names),
             "contentType": CONTENT_TYPE,
             "payload": _ref(envelope),
             "examples": [
@@ -128,10 +134,12 @@ def document(topology: Topology) -> dict[str, Any]:
     channels["intake_queue"] = {
         "address": INTAKE_QUEUE,
         "description": "Producers drop a CloudEvent, or a bare payload with AMQP `type` = "
-        "TYPE.vN, on this queue (default exchange); intake validates and routes it.",
+        "TYPE.vN, on this queue (default exchange); intake validates and routes it. Only the "
+        "contracts listed here are accepted at this door; any other is parked.",
         "messages": {
             _message_name(c): {"$ref": f"#/components/messages/{_message_name(c)}"}
             for c in CONTRACTS
+            if c.PRODUCERS.allow(DROP)
         },
         "bindings": {
             "amqp": {

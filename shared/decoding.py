@@ -21,7 +21,7 @@ from contracts.registry import (
     routing_key,
     version_of,
 )
-from shared.errors import ContractError
+from shared.errors import ContractError, NotAcceptedError
 
 MAX_PROBLEMS = 5
 
@@ -70,10 +70,24 @@ def contract_for(message: AbstractIncomingMessage, body: Any | None = None) -> t
         raise ContractError(str(error)) from error
 
 
+def not_accepted(contract: type[Contract], door: str) -> NotAcceptedError:
+    """The error for a contract that `door` may not produce."""
+    return NotAcceptedError(
+        f"contract not accepted at this door: {contract.key()} comes only from "
+        f"{contract.PRODUCERS} ({door} may not produce it)"
+    )
+
+
 def decode_event(
-    message: AbstractIncomingMessage, accepts: Collection[type[Contract]] = ()
+    message: AbstractIncomingMessage,
+    accepts: Collection[type[Contract]] = (),
+    *,
+    door: str | None = None,
 ) -> CloudEvent[Any]:
-    """Validate the message body against the contract it names (one JSON parse)."""
+    """Validate the message body against the contract it names (one JSON parse).
+
+    With `door`, a contract that door may not produce is refused before its body is validated.
+    """
     body = None
     if message.type:
         claim = _claim_of(message)
@@ -85,6 +99,8 @@ def decode_event(
         contract = contract_for(message, body)
         claim = _Claim(contract, envelope_model(contract), contract.dataschema())
     contract = claim.contract
+    if door is not None and not contract.PRODUCERS.allow(door):
+        raise not_accepted(contract, door)
     if accepts and contract not in accepts:
         raise ContractError(f"this queue does not handle {contract.key()}")
     try:

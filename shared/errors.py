@@ -43,3 +43,7 @@ class UnroutableError(PublishError):
 
 class ConfigError(EventyardError):
     """The integrations file or the settings are invalid."""
+
+
+class NotAcceptedError(ContractError):
+    """The contract may not come through this door (its PRODUCERS say who may produce it)."""

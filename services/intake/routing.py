@@ -14,7 +14,7 @@ from contracts.envelope import CloudEvent, utc_now
 from contracts.registry import UnknownContractError, envelope_model, lookup_key
 from contracts.webhooks import WebhookReceivedV1
 from shared.config import SourceConfig
-from shared.decoding import describe
+from shared.decoding import describe, not_accepted
 from shared.errors import ContractError, PermanentError, UnroutableError
 from shared.failures import CONTRACT, failure_headers
 from shared.publishing import Confirmer, EventPublisher, event_key, event_message
@@ -88,9 +88,13 @@ class Router:
             causationid=event.id,
         )
 
-    async def publish(self, event: CloudEvent[Any]) -> CloudEvent[Any]:
-        """Resolve and publish; ContractError, NoRouteError or PublishError if it fails."""
+    async def publish(self, event: CloudEvent[Any], door: str) -> CloudEvent[Any]:
+        """Resolve and publish what came through `door`; ContractError (NotAcceptedError when
+        `door` may not produce the contract), NoRouteError or PublishError if it fails."""
         resolved = self.resolve(event)
+        contract = type(resolved.data)
+        if not contract.PRODUCERS.allow(door):
+            raise not_accepted(contract, door)
         try:
             await self._publisher.publish_event(resolved)
         except UnroutableError as error:

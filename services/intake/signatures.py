@@ -4,6 +4,11 @@ Every scheme is HMAC-SHA256 over the raw request bytes. Several secrets may be v
 once (rotation, newest first); each is tried against every signature the sender provided.
 For any header or body input, `verify` raises only `VerificationError`, whose `reason` is
 one of the constants below and never says which secret was tried or what was expected.
+
+What each scheme's signature covers (SECURITY.md says what a captured request allows):
+- standard-webhooks: `webhook-id`, `webhook-timestamp` and the body;
+- stripe: the `t=` timestamp and the body (whose `id` names the event);
+- github and hmac-sha256: the body only; delivery-id and event headers are unsigned.
 """
 
 from __future__ import annotations
@@ -39,11 +44,13 @@ class VerificationError(Exception):
 
 @dataclass(frozen=True)
 class Verified:
-    """What a verified request's signature headers said."""
+    """What a verified request's signature covered, and what it did not."""
 
-    webhook_id: str | None
+    webhook_id: str | None  # a delivery id the signature covers, if the scheme signs one
     timestamp: int | None
     secret_index: int
+    # A delivery id from a header the signature does not cover: shown, never relied on.
+    unsigned_id: str | None = None
 
 
 def verify(
@@ -151,7 +158,7 @@ def _github(body: bytes, headers: Mapping[str, str], secrets: Sequence[str]) -> 
         raise VerificationError(MALFORMED)
     keys = [secret.encode() for secret in secrets]
     delivery = _header(headers, "x-github-delivery") or None
-    return Verified(delivery, None, _match(keys, body, [signature]))
+    return Verified(None, None, _match(keys, body, [signature]), unsigned_id=delivery)
 
 
 def _generic(
@@ -172,7 +179,7 @@ def _generic(
         raise VerificationError(MALFORMED)
     keys = [secret.encode() for secret in secrets]
     webhook_id = (_header(headers, id_header) or None) if id_header else None
-    return Verified(webhook_id, None, _match(keys, body, [signature]))
+    return Verified(None, None, _match(keys, body, [signature]), unsigned_id=webhook_id)
 
 
 def _match(keys: Sequence[bytes], content: bytes, candidates: Sequence[bytes]) -> int:

@@ -8,8 +8,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from contracts.base import INTAKE_HTTP
 from contracts.envelope import CloudEvent, utc_now
-from contracts.registry import envelope_model
+from contracts.registry import UnknownContractError, envelope_model, lookup_key
 from contracts.webhooks import WebhookReceivedV1
 from services.intake.signatures import usable_secret
 from shared.config import SourceConfig, read_secret
@@ -47,6 +48,8 @@ def load_source(name: str, config: SourceConfig) -> Source:
                 f"(it must be {SECRET_FORMS[config.scheme]})"
             )
         secrets.append(secret)
+    for provider_type, target in config.map.items():
+        _check_mapping(name, provider_type, target)
     try:
         received_event(name, "start-up-check", None, None)
     except ValidationError as error:
@@ -55,11 +58,35 @@ def load_source(name: str, config: SourceConfig) -> Source:
     return Source(name, config, tuple(secrets))
 
 
+def _check_mapping(source: str, provider_type: str, target: str) -> None:
+    """A mapping must name a contract that a verified webhook may produce."""
+    try:
+        contract = lookup_key(target)
+    except (ValueError, UnknownContractError) as error:
+        raise ConfigError(
+            f"source {source!r} maps {provider_type!r} to {target!r}: {error}"
+        ) from None
+    if not contract.PRODUCERS.allow(INTAKE_HTTP):
+        raise ConfigError(
+            f"source {source!r} maps {provider_type!r} to {target}, which only "
+            f"{contract.PRODUCERS} may produce"
+        )
+
+
 def received_event(
-    source: str, webhook_id: str, provider_type: str | None, payload: Any
+    source: str,
+    webhook_id: str,
+    provider_type: str | None,
+    payload: Any,
+    *,
+    key: str | None = None,
 ) -> CloudEvent[Any]:
-    """The `webhook.received.<source>` event for one delivery; ValidationError if it cannot be."""
-    event_id = str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{source}:{webhook_id}"))
+    """The `webhook.received.<source>` event for one delivery; ValidationError if it cannot be.
+
+    Its id derives from `key` (what the signature covers; `webhook_id` when not given), so a
+    repeat of the same signed delivery is the same event on every replica.
+    """
+    event_id = str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{source}:{key or webhook_id}"))
     data = WebhookReceivedV1(
         source=source,
         webhook_id=webhook_id,

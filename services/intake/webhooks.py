@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -12,20 +13,23 @@ from pydantic import ValidationError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from contracts.envelope import CloudEvent
+from contracts.base import INTAKE_HTTP
+from contracts.envelope import MAX_ID, MAX_TYPE, CloudEvent
 from services.intake.body import BodyTooLargeError, read_limited
 from services.intake.dedupe import Deduplicator
 from services.intake.metrics import IntakeMetrics
 from services.intake.routing import NoRouteError, Parker, Router
 from services.intake.signatures import VerificationError, verify
 from services.intake.sources import Source, received_event
+from shared.bounded_json import JsonTooDeepError, check_depth
 from shared.decoding import describe
 from shared.errors import ContractError, PublishError
 from shared.failures import reason_class
 
 RETRY_AFTER_SECONDS = "5"
-MAX_WEBHOOK_ID = 200
-MAX_PROVIDER_TYPE = 200  # WebhookReceivedV1.provider_type's limit
+MAX_WEBHOOK_ID = MAX_ID
+MAX_PROVIDER_TYPE = MAX_TYPE  # WebhookReceivedV1.provider_type's limit
+PLAIN_ENCODINGS = frozenset({"", "identity"})
 
 
 class JsonResponse(JSONResponse):
@@ -43,6 +47,15 @@ class RefusalError(Exception):
     def __init__(self, source: str, outcome: str, status: int, reason: str) -> None:
         super().__init__(reason)
         self.source, self.outcome, self.status, self.reason = source, outcome, status, reason
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A verified webhook: its dedupe key (signed), the id it is shown by, and its body."""
+
+    key: str
+    webhook_id: str
+    payload: Any
 
 
 class WebhookEndpoint:
@@ -70,12 +83,12 @@ class WebhookEndpoint:
         try:
             source = self._source(request)
             body = await self._body(request, source)
-            webhook_id, payload = self._verify(request, source, body)
-            event = self._event(source, webhook_id, payload, request)
+            delivery = self._verify(request, source, body)
+            event = self._event(source, delivery, request)
         except RefusalError as refusal:
             self._metrics.count(refusal.source, refusal.outcome)
             return JsonResponse({"error": refusal.reason}, status_code=refusal.status)
-        return await self._store(source, event, webhook_id)
+        return await self._store(source, event, delivery.key)
 
     def _source(self, request: Request) -> Source:
         source = self._sources.get(request.path_params["source"])
@@ -84,6 +97,13 @@ class WebhookEndpoint:
         return source
 
     async def _body(self, request: Request, source: Source) -> bytes:
+        encoding = request.headers.get("content-encoding", "").strip().lower()
+        if encoding not in PLAIN_ENCODINGS:
+            # The signature covers the bytes as sent; decoding them here would mean inflating
+            # an attacker's bomb before anything is verified. No provider compresses webhooks.
+            raise RefusalError(
+                source.name, "encoded", 415, "Content-Encoding is not accepted; send plain JSON"
+            )
         limit = source.config.max_body_bytes
         try:
             return await read_limited(request, limit)
@@ -96,8 +116,8 @@ class WebhookEndpoint:
                 source.name, "disconnected", 400, "the client went away mid-body"
             ) from None
 
-    def _verify(self, request: Request, source: Source, body: bytes) -> tuple[str, Any]:
-        """The delivery id and the parsed body of a correctly signed request."""
+    def _verify(self, request: Request, source: Source, body: bytes) -> Delivery:
+        """The parsed body of a correctly signed request, and how its delivery is named."""
         config, started = source.config, time.perf_counter()
         try:
             verified = verify(
@@ -119,13 +139,19 @@ class WebhookEndpoint:
             self._metrics.verified(source.name, time.perf_counter() - started)
         self._metrics.secret(source.name, verified.secret_index)
         try:
+            check_depth(body)
             payload = orjson.loads(body)
+        except JsonTooDeepError as error:
+            raise RefusalError(source.name, "too_deep", 400, f"the body's {error}") from None
         except orjson.JSONDecodeError:
             raise RefusalError(source.name, "not_json", 400, "the body is not JSON") from None
-        webhook_id = verified.webhook_id or _body_id(source, payload) or _digest(body)
-        if len(webhook_id) > MAX_WEBHOOK_ID:
+        # Deduplication rests only on what the signature covers: a signed id, or the body.
+        key = verified.webhook_id or _body_id(source, payload) or _digest(body)
+        webhook_id = verified.webhook_id or _body_id(source, payload) or verified.unsigned_id
+        webhook_id = webhook_id or key
+        if len(webhook_id) > MAX_WEBHOOK_ID or len(key) > MAX_WEBHOOK_ID:
             raise RefusalError(source.name, "bad_id", 400, "the webhook id is too long")
-        return webhook_id, payload
+        return Delivery(key, webhook_id, payload)
 
     async def _store(self, source: Source, event: CloudEvent[Any], webhook_id: str) -> Response:
         parked: list[str] = []
@@ -133,7 +159,7 @@ class WebhookEndpoint:
         async def publish() -> str:
             started = time.perf_counter()
             try:
-                return (await self._router.publish(event)).id
+                return (await self._router.publish(event, INTAKE_HTTP)).id
             except (ContractError, NoRouteError) as error:
                 # Stored all the same: parked with the reason, for an operator to replay.
                 await self._parker.park(event, error)
@@ -161,9 +187,9 @@ class WebhookEndpoint:
             answer["parked"] = parked[0]
         return JsonResponse(answer, status_code=202)
 
-    def _event(
-        self, source: Source, webhook_id: str, payload: Any, request: Request
-    ) -> CloudEvent[Any]:
+    def _event(self, source: Source, delivery: Delivery, request: Request) -> CloudEvent[Any]:
+        payload = delivery.payload
+        # GitHub names the event only in a header its signature does not cover (SECURITY.md).
         provider_type = (
             request.headers.get("x-github-event")
             if source.config.scheme == "github"
@@ -181,7 +207,9 @@ class WebhookEndpoint:
                 f"the event type is over the {MAX_PROVIDER_TYPE}-character limit",
             )
         try:
-            return received_event(source.name, webhook_id, provider_type, payload)
+            return received_event(
+                source.name, delivery.webhook_id, provider_type, payload, key=delivery.key
+            )
         except ValidationError as error:
             raise RefusalError(
                 source.name, "invalid_event", 400, f"not a valid event: {describe(error)}"

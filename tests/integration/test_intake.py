@@ -7,24 +7,18 @@ import hashlib
 import hmac
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
 
 import aio_pika
-import httpx
 import orjson
 import pytest
 
 from contracts.orders import OrderCreatedV1
-from services.intake.app import DEFINITION as INTAKE
 from services.intake.app import QUEUE
 from shared import headers as h
-from shared.config import IntegrationsFile
 from shared.settings import Settings
-from shared.topology import Topology
 from tests.support import signing
-from tests.support.events import connected, drain, queue_depth, sample_order
-from tests.support.services import running
+from tests.support.events import drain, queue_depth, sample_order
+from tests.support.intake import Intake, intake_running
 from tests.support.waiting import eventually
 
 SHOP_NEW = "whsec_" + base64.b64encode(b"shop-secret-new-0123456789").decode()
@@ -61,44 +55,17 @@ CAPTURED = [
 ]
 
 
-@dataclass
-class Intake:
-    url: str
-    client: httpx.AsyncClient
-    connection: aio_pika.abc.AbstractConnection
-
-    async def post(self, source: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
-        return await self.client.post(
-            f"{self.url}/webhooks/{source}", content=body, headers=headers
-        )
-
-    async def captured(self) -> list[dict[str, Any]]:
-        return [orjson.loads(m.body) for m in await drain(self.connection, "test.captured")]
-
-
 @pytest.fixture
 async def intake(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Intake]:
-    for name, value in {
+    secrets = {
         "SHOP_SECRET": SHOP_NEW,
         "SHOP_SECRET_PREVIOUS": SHOP_OLD,
         "BILLING_SECRET": STRIPE,
         "GH_SECRET": GITHUB,
         "GENERIC_SECRET": GENERIC,
-    }.items():
-        monkeypatch.setenv(name, value)
-    integrations = IntegrationsFile.model_validate(CONFIG)
-    topology = Topology((QUEUE,), tuple(settings.retry.delays), settings.retry.delivery_limit)
-    url = settings.broker_url.get_secret_value()
-    async with (
-        running(INTAKE, settings, topology, integrations) as base,
-        connected(url) as connection,
-        httpx.AsyncClient(timeout=10) as client,
-    ):
-        channel = await connection.channel()
-        capture = await channel.declare_queue("test.captured", durable=True)
-        for key in CAPTURED:
-            await capture.bind("events", key)
-        yield Intake(base, client, connection)
+    }
+    async with intake_running(settings, monkeypatch, CONFIG, secrets, CAPTURED) as running_intake:
+        yield running_intake
 
 
 def order_paid(order_id: str = "ord_9") -> bytes:

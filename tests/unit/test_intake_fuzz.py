@@ -39,14 +39,14 @@ HEADER_NAMES = [
     "content-length",
     "content-type",
 ]
-ALLOWED = {200, 202, 400, 401, 404, 405, 413}
+ALLOWED = {200, 202, 400, 401, 404, 405, 413, 415}
 
 
 class RecordingRouter:
     def __init__(self) -> None:
         self.published: list[CloudEvent[Any]] = []
 
-    async def publish(self, event: CloudEvent[Any]) -> CloudEvent[Any]:
+    async def publish(self, event: CloudEvent[Any], door: str) -> CloudEvent[Any]:
         self.published.append(event)
         return event
 

@@ -140,7 +140,7 @@ def test_stripe_accepts_official_signature() -> None:
 
 
 def test_github_accepts_signature_and_reports_delivery() -> None:
-    assert check("github", github_headers(BODY)) == Verified("d-1", None, 0)
+    assert check("github", github_headers(BODY)) == Verified(None, None, 0, unsigned_id="d-1")
 
 
 def test_github_matches_documented_example() -> None:
@@ -295,7 +295,7 @@ def test_hmac_sha256_hex_with_case_insensitive_headers() -> None:
         id_header="X-ACME-DELIVERY",
     )
     # Then it passes and the delivery id comes from the id header
-    assert verified == Verified("del-9", None, 0)
+    assert verified == Verified(None, None, 0, unsigned_id="del-9")
 
 
 @pytest.mark.parametrize("prefix", ["", "sha256="])
