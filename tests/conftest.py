@@ -10,6 +10,17 @@ from shared.settings import RetrySettings, Settings
 from tests.support.broker import throwaway_vhost
 from tests.support.tools import _missing_required_tool  # noqa: F401 - the fixture, for every suite
 
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave the long fuzz budgets out unless a marker expression names them."""
+    if "fuzz_long" in (config.option.markexpr or ""):
+        return
+    kept = [item for item in items if item.get_closest_marker("fuzz_long") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
 # Sub-second ladder for tests; production spans more than a day.
 TEST_DELAYS = [0.2, 0.4, 0.6]
 
