@@ -7,7 +7,7 @@ from aio_pika.abc import AbstractConnection
 
 from cli.common import load, open_connection, run, table
 from shared.parking import QueueCounter
-from shared.topology import Topology, declare
+from shared.topology import Topology, WorkQueue, declare
 
 app = typer.Typer(help="Declare and inspect exchanges and queues.", no_args_is_help=True)
 
@@ -55,7 +55,7 @@ async def describe(connection: AbstractConnection, topology: Topology) -> str:
         (name, kind, bindings)
         for queue in topology.queues
         for name, kind, bindings in (
-            (queue.name, "work", ", ".join(queue.bindings) or "-"),
+            (queue.name, "work", ", ".join(_bindings(queue)) or "-"),
             (queue.parked, "parked", "-"),
         )
     ]
@@ -65,3 +65,8 @@ async def describe(connection: AbstractConnection, topology: Topology) -> str:
         rows.append([name, kind, bindings, *(found if found is not None else ("missing", "-"))])
     await counter.close()
     return table(rows, ["queue", "kind", "bindings", "messages", "consumers"])
+
+
+def _bindings(queue: WorkQueue) -> list[str]:
+    door = [f"exchange {queue.door}"] if queue.door is not None else []
+    return [*queue.bindings, *door]

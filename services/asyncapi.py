@@ -134,8 +134,9 @@ def document(topology: Topology) -> dict[str, Any]:
     channels["intake_queue"] = {
         "address": INTAKE_QUEUE,
         "description": "Producers drop a CloudEvent, or a bare payload with AMQP `type` = "
-        "TYPE.vN, on this queue (default exchange); intake validates and routes it. Only the "
-        "contracts listed here are accepted at this door; any other is parked.",
+        "TYPE.vN, into this queue through the `intake` fanout exchange (or the default "
+        "exchange); intake validates and routes it. Only the contracts listed here are "
+        "accepted at this door; any other is parked.",
         "messages": {
             _message_name(c): {"$ref": f"#/components/messages/{_message_name(c)}"}
             for c in CONTRACTS

@@ -22,6 +22,10 @@ class WorkQueue:
     name: str
     bindings: tuple[str, ...] = ()
     service: str = ""
+    # A fanout exchange of this name that delivers to this queue alone: producers may then be
+    # given write permission on it and on nothing else (not the default exchange, which
+    # reaches every queue, nor `events`). SECURITY.md has the permissions.
+    door: str | None = None
 
     @property
     def parked(self) -> str:
@@ -113,6 +117,9 @@ async def declare_work_queue(
     )
     for routing_key in queue.bindings:
         await declared.bind(events, routing_key=routing_key)
+    if queue.door is not None:
+        door = await channel.declare_exchange(queue.door, ExchangeType.FANOUT, durable=True)
+        await declared.bind(door, routing_key="")
 
 
 def merge(groups: Iterable[Sequence[WorkQueue]]) -> tuple[WorkQueue, ...]:

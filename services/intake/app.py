@@ -22,7 +22,13 @@ from shared.service import Runtime, ServiceDefinition, Wiring
 from shared.topology import INTAKE_QUEUE, WorkQueue
 
 NAME = "intake"
-QUEUE = WorkQueue(INTAKE_QUEUE, service=NAME)
+# A consumer holds up to its prefetch of messages in memory, and a producer may drop messages
+# as large as the broker takes (RabbitMQ's default: 128 MiB; compose.yaml sets 8 MiB): fewer
+# than the services' default keeps that bound small while confirms still overlap.
+DROP_PREFETCH = 32
+# Producers drop into the `intake` exchange (or, where they are trusted with the default
+# exchange, straight into the queue of the same name).
+QUEUE = WorkQueue(INTAKE_QUEUE, service=NAME, door=INTAKE_QUEUE)
 
 
 def queues(_: IntegrationsFile) -> Sequence[WorkQueue]:
@@ -52,7 +58,7 @@ async def wire(runtime: Runtime) -> Wiring:
         providers, gateway=runtime.gateway, publisher=runtime.publisher, redactor=runtime.redactor
     )
     return Wiring(
-        steps=[Step(QUEUE, republisher(router), decoder=decode_dropped)],
+        steps=[Step(QUEUE, republisher(router), prefetch=DROP_PREFETCH, decoder=decode_dropped)],
         routes=[Route("/webhooks/{source}", endpoint.handle, methods=["POST"]), *oauth.routes()],
     )
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -22,7 +21,7 @@ from yarl import URL
 from cli.common import load
 from shared.broker import connection_url, redacted_url
 from shared.settings import Settings
-from tests.support.broker import _ctl
+from tests.support.broker import broker_user as user_on
 from tests.support.cli import environment
 
 PASSWORD = "p/a@s:s#w?rd"
@@ -188,14 +187,9 @@ def run_cli(settings: Settings, broker_url: str, *args: str) -> subprocess.Compl
 @pytest.fixture
 def broker_user(settings: Settings) -> Iterator[tuple[str, str]]:
     """A RabbitMQ user whose password holds / @ : # ?, allowed on the test's vhost."""
-    vhost = URL(settings.broker_url.get_secret_value()).path.lstrip("/")
-    user = f"eventyard-sec-{uuid.uuid4().hex[:8]}"
-    _ctl("add_user", user, PASSWORD)
-    try:
-        _ctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
-        yield user, vhost
-    finally:
-        _ctl("delete_user", user)
+    url = settings.broker_url.get_secret_value()
+    with user_on(url, PASSWORD, configure=".*", write=".*", read=".*") as user:
+        yield user, URL(url).path.lstrip("/")
 
 
 def test_a_password_with_reserved_characters_works_percent_encoded_and_is_refused_raw(

@@ -24,7 +24,8 @@ def _ctl_command() -> str:
     return shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
 
 
-def _ctl(*args: str) -> None:
+def ctl(*args: str) -> None:
+    """Run `rabbitmqctl -q ARGS…` against the local broker."""
     subprocess.run([_ctl_command(), "-q", *args], check=True, capture_output=True, timeout=60)
 
 
@@ -35,7 +36,7 @@ def _erlang_list(names: list[str]) -> str:
 def _create(names: list[str]) -> None:
     """Create the vhosts with full permissions for guest, in one rabbitmqctl call."""
     user, everything = f'<<"{ACTING_USER}">>', '<<".*">>'
-    _ctl(
+    ctl(
         "eval",
         f"[begin ok = rabbit_vhost:add(V, {user}), "
         f'ok = rabbit_auth_backend_internal:set_permissions(<<"guest">>, V, '
@@ -75,7 +76,7 @@ def _clean_up() -> None:
     if unused:
         user = f'<<"{ACTING_USER}">>'
         with suppress(subprocess.SubprocessError, OSError):
-            _ctl("eval", f"[rabbit_vhost:delete(V, {user}) || V <- {_erlang_list(unused)}], ok.")
+            ctl("eval", f"[rabbit_vhost:delete(V, {user}) || V <- {_erlang_list(unused)}], ok.")
 
 
 @contextmanager
@@ -91,4 +92,19 @@ def throwaway_vhost(prefix: str = "eventyard-test", *, background: bool = True) 
         if background:
             _delete_soon(name)
         else:
-            _ctl("delete_vhost", name)
+            ctl("delete_vhost", name)
+
+
+@contextmanager
+def broker_user(
+    broker_url: str, password: str, *, configure: str, write: str, read: str
+) -> Iterator[str]:
+    """A user with these permission patterns on the vhost of `broker_url`; deleted afterwards."""
+    vhost = broker_url.rsplit("/", 1)[-1]
+    user = f"eventyard-test-{uuid.uuid4().hex[:8]}"
+    ctl("add_user", user, password)
+    try:
+        ctl("set_permissions", "-p", vhost, user, configure, write, read)
+        yield user
+    finally:
+        ctl("delete_user", user)
