@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -17,13 +17,16 @@ from shared.http_limits import limited_protocol
 from shared.settings import HttpSettings
 
 Readiness = Callable[[], list[str]]
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class ServiceApp:
     """The operator endpoints now; the service's own routes once it is wired."""
 
-    def __init__(self, registry: CollectorRegistry, not_ready: Readiness) -> None:
-        self.app = operator_app(registry, not_ready)
+    def __init__(
+        self, registry: CollectorRegistry, not_ready: Readiness, limits: HttpSettings | None = None
+    ) -> None:
+        self.app = operator_app(registry, not_ready, limits or HttpSettings())
         self._operator_routes = len(self.app.router.routes) - 1
         self.wired = False
 
@@ -33,18 +36,34 @@ class ServiceApp:
         self.wired = True
 
 
-def operator_app(registry: CollectorRegistry, not_ready: Readiness) -> Starlette:
+def operator_app(
+    registry: CollectorRegistry, not_ready: Readiness, limits: HttpSettings
+) -> Starlette:
     """A Starlette app with the operator endpoints and a JSON answer for anything else."""
 
+    def for_operators(endpoint: Endpoint) -> Endpoint:
+        async def guarded(request: Request) -> Response:
+            if not limits.operator(request.client.host if request.client else None):
+                return JSONResponse(
+                    {"error": "operator endpoints answer only EVENTYARD_HTTP__OPERATOR_NETWORKS"},
+                    status_code=403,
+                )
+            return await endpoint(request)
+
+        return guarded
+
+    @for_operators
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "alive"})
 
+    @for_operators
     async def readyz(_: Request) -> Response:
         problems = not_ready()
         if problems:
             return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
         return JSONResponse({"status": "ready"})
 
+    @for_operators
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

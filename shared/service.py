@@ -111,7 +111,7 @@ async def run_service(
         return found
 
     gateway = build_gateway(integrations, metrics, redactor)
-    http = ServiceApp(metrics.registry, problems)
+    http = ServiceApp(metrics.registry, problems, settings.http)
     server = http_server(
         http.app,
         settings.http_host,

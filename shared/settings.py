@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from ipaddress import IPv6Address, ip_address, ip_network
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from yarl import URL
 
@@ -93,6 +94,18 @@ class HealthSettings(BaseModel):
     backlog_warning_seconds: float = Field(default=300.0, gt=0)
 
 
+# Loopback, RFC 1918, RFC 6598 (CGNAT, used by some container networks) and unique-local IPv6.
+PRIVATE_NETWORKS = (
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "fc00::/7",
+)
+
+
 class HttpSettings(BaseModel):
     """Limits on every service's HTTP server (see shared/http_limits.py)."""
 
@@ -106,6 +119,24 @@ class HttpSettings(BaseModel):
     body_timeout_seconds: float = Field(default=30.0, gt=0)
     # How long an idle connection is kept open after a response.
     keep_alive_seconds: int = Field(default=5, ge=1)
+    # Webhook bodies held at once across all requests (read, verified, waiting for the
+    # broker); a request that would pass it is answered 503 with Retry-After.
+    max_body_bytes_in_flight: int = Field(default=64 * 1024 * 1024, ge=1024)
+    # Who may read /metrics, /healthz and /readyz: loopback and private networks by default, so
+    # a service whose port faces the internet shows its internals only inside.
+    operator_networks: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: [ip_network(n) for n in PRIVATE_NETWORKS]
+    )
+
+    def operator(self, host: str | None) -> bool:
+        """Whether a client at `host` may read the operator endpoints."""
+        try:
+            address = ip_address(host or "")
+        except ValueError:
+            return False
+        if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.operator_networks)
 
 
 class Settings(BaseSettings):

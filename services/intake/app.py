@@ -9,6 +9,7 @@ from starlette.routing import Route
 from contracts.orders import OrderCreatedV1
 from contracts.users import UserAuthenticatedV1
 from contracts.webhooks import WebhookReceivedV1
+from services.intake.body import BodyBudget
 from services.intake.dedupe import Deduplicator
 from services.intake.dropped import decode_dropped, republisher
 from services.intake.metrics import IntakeMetrics
@@ -48,6 +49,7 @@ async def wire(runtime: Runtime) -> Wiring:
         parker=Parker(runtime.publisher.confirmer, QUEUE, runtime.redactor),
         metrics=IntakeMetrics(runtime.metrics.registry),
         dedupe=Deduplicator(),
+        budget=BodyBudget(runtime.settings.http.max_body_bytes_in_flight),
     )
     providers = {}
     for name, config in runtime.integrations.oauth.items():

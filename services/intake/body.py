@@ -1,6 +1,9 @@
-"""Read a request body up to a limit, refusing the rest without reading it."""
+"""Read a request body up to its limit, within what all requests together may hold."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from starlette.requests import Request
 
@@ -9,7 +12,48 @@ class BodyTooLargeError(Exception):
     """The body is over the source's limit."""
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
+class BudgetExhaustedError(Exception):
+    """The bodies held across all requests would pass the budget: try again shortly."""
+
+
+class BodyBudget:
+    """The bytes of request bodies held at once across every request of the process.
+
+    Each request's limit bounds one body; this bounds all of them together, so a flood of
+    large bodies (signed or not: they are read before they are verified) cannot take the
+    process's memory. Bytes are taken as they arrive and given back when the request is done.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[Hold]:
+        """A hold for one request's body, released when the block ends."""
+        hold = Hold(self)
+        try:
+            yield hold
+        finally:
+            self.held -= hold.taken
+
+
+class Hold:
+    """What one request has taken of the budget."""
+
+    def __init__(self, budget: BodyBudget) -> None:
+        self._budget = budget
+        self.taken = 0
+
+    def take(self, size: int) -> None:
+        """Take `size` more bytes; BudgetExhaustedError when the budget has not got them."""
+        if self._budget.held + size > self._budget.limit:
+            raise BudgetExhaustedError
+        self._budget.held += size
+        self.taken += size
+
+
+async def read_limited(request: Request, limit: int, hold: Hold) -> bytes:
     """The whole body, or BodyTooLargeError as soon as it passes `limit` bytes."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
@@ -20,5 +64,6 @@ async def read_limited(request: Request, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise BodyTooLargeError
+        hold.take(len(chunk))
         chunks.append(chunk)
     return b"".join(chunks)

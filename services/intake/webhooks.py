@@ -15,7 +15,13 @@ from starlette.responses import JSONResponse, Response
 
 from contracts.base import INTAKE_HTTP
 from contracts.envelope import MAX_ID, MAX_TYPE, CloudEvent
-from services.intake.body import BodyTooLargeError, read_limited
+from services.intake.body import (
+    BodyBudget,
+    BodyTooLargeError,
+    BudgetExhaustedError,
+    Hold,
+    read_limited,
+)
 from services.intake.dedupe import Deduplicator
 from services.intake.metrics import IntakeMetrics
 from services.intake.routing import NoRouteError, Parker, Router
@@ -69,6 +75,7 @@ class WebhookEndpoint:
         parker: Parker,
         metrics: IntakeMetrics,
         dedupe: Deduplicator,
+        budget: BodyBudget,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._sources = sources
@@ -76,19 +83,24 @@ class WebhookEndpoint:
         self._parker = parker
         self._metrics = metrics
         self._dedupe = dedupe
+        self._budget = budget
         self._clock = clock
 
     async def handle(self, request: Request) -> Response:
         """Handle one delivery; every refusal is answered here, in one place."""
-        try:
-            source = self._source(request)
-            body = await self._body(request, source)
-            delivery = self._verify(request, source, body)
-            event = self._event(source, delivery, request)
-        except RefusalError as refusal:
-            self._metrics.count(refusal.source, refusal.outcome)
-            return JsonResponse({"error": refusal.reason}, status_code=refusal.status)
-        return await self._store(source, event, delivery.key)
+        async with self._budget.hold() as hold:  # the body is held until it is stored
+            try:
+                source = self._source(request)
+                body = await self._body(request, source, hold)
+                delivery = self._verify(request, source, body)
+                event = self._event(source, delivery, request)
+            except RefusalError as refusal:
+                self._metrics.count(refusal.source, refusal.outcome)
+                retry = {"Retry-After": RETRY_AFTER_SECONDS} if refusal.status == 503 else None
+                return JsonResponse(
+                    {"error": refusal.reason}, status_code=refusal.status, headers=retry
+                )
+            return await self._store(source, event, delivery.key)
 
     def _source(self, request: Request) -> Source:
         source = self._sources.get(request.path_params["source"])
@@ -96,7 +108,7 @@ class WebhookEndpoint:
             raise RefusalError("unknown", "unknown_source", 404, "unknown source")
         return source
 
-    async def _body(self, request: Request, source: Source) -> bytes:
+    async def _body(self, request: Request, source: Source, hold: Hold) -> bytes:
         encoding = request.headers.get("content-encoding", "").strip().lower()
         if encoding not in PLAIN_ENCODINGS:
             # The signature covers the bytes as sent; decoding them here would mean inflating
@@ -106,7 +118,11 @@ class WebhookEndpoint:
             )
         limit = source.config.max_body_bytes
         try:
-            return await read_limited(request, limit)
+            return await read_limited(request, limit, hold)
+        except BudgetExhaustedError:
+            raise RefusalError(
+                source.name, "busy", 503, "too many webhooks in flight; retry shortly"
+            ) from None
         except BodyTooLargeError:
             raise RefusalError(
                 source.name, "too_large", 413, f"body over the {limit}-byte limit"

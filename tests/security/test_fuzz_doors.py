@@ -36,6 +36,7 @@ from contracts.base import DROP, INTAKE_HTTP, Contract
 from contracts.envelope import CONTENT_TYPE, CloudEvent
 from contracts.registry import CONTRACTS, lookup_key
 from services.intake.app import QUEUE
+from services.intake.body import BodyBudget
 from services.intake.dedupe import Deduplicator
 from services.intake.dropped import decode_dropped, republisher
 from services.intake.metrics import IntakeMetrics
@@ -145,6 +146,7 @@ def http_door(confirmer: RecordingConfirmer) -> Starlette:
         parker=Parker(cast(Confirmer, confirmer), QUEUE, Redactor()),
         metrics=IntakeMetrics(CollectorRegistry()),
         dedupe=Deduplicator(),
+        budget=BodyBudget(64 * 1024 * 1024),
     )
     return Starlette(routes=[Route("/webhooks/{source}", endpoint.handle, methods=["POST"])])
 

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from contracts.envelope import CloudEvent
+from services.intake.body import BodyBudget
 from services.intake.dedupe import Deduplicator
 from services.intake.metrics import IntakeMetrics
 from services.intake.routing import Parker, Router
@@ -66,6 +67,7 @@ def app_for(router: RecordingRouter, sources: Mapping[str, Source] | None = None
         parker=cast(Parker, None),
         metrics=IntakeMetrics(CollectorRegistry()),
         dedupe=Deduplicator(),
+        budget=BodyBudget(64 * 1024 * 1024),
     )
     return Starlette(routes=[Route("/webhooks/{source}", endpoint.handle, methods=["POST"])])
 
