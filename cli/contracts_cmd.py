@@ -1,4 +1,4 @@
-"""`eventyard contracts export|check`."""
+"""`eventyard contracts [list|export|check]`."""
 
 from __future__ import annotations
 
@@ -12,10 +12,17 @@ from contracts.registry import CONTRACTS
 
 app = typer.Typer(
     help="List the contracts and who may produce each; export and check their JSON Schemas.",
-    no_args_is_help=True,
+    invoke_without_command=True,
 )
 
 DirOption = typer.Option(SCHEMA_DIR, "--dir", help="Where the schema files live.")
+
+
+@app.callback()
+def contracts(context: typer.Context) -> None:
+    """Without a subcommand: the list."""
+    if context.invoked_subcommand is None:
+        list_command()
 
 
 @app.command("list")

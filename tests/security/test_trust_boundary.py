@@ -116,8 +116,11 @@ def test_a_source_may_not_map_webhooks_to_an_internal_contract(
         load_source("shop", config)
 
 
-def test_the_contracts_command_shows_who_produces_each(settings: Settings) -> None:
-    listed = eventyard(settings, "contracts", "list")
+@pytest.mark.parametrize("command", [["contracts"], ["contracts", "list"]])
+def test_the_contracts_command_shows_who_produces_each(
+    settings: Settings, command: list[str]
+) -> None:
+    listed = eventyard(settings, *command)
     assert listed.returncode == 0, listed.stderr
     rows = {line.split()[0]: line.split()[1] for line in listed.stdout.splitlines()[1:]}
     assert rows["webhook.received.v1"] == "intake-http"
