@@ -12,7 +12,6 @@ import base64
 import io
 import json
 import logging
-import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from typing import Any
@@ -244,13 +243,14 @@ HOSTILE = {
 }
 
 
+# A hang guard, not a speed goal (each takes about 0.1 s here); the thread method ends even a
+# regex that never gives the interpreter back.
+@pytest.mark.timeout(60, method="thread")
 @pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
-def test_cleaning_stays_linear_on_hostile_text(text: str) -> None:
-    redactor = Redactor([f"known-{n}-secret" for n in range(50)])
-    started = time.perf_counter()
-    redactor.clean(text, limit=len(text) + 10)
-    # about 0.1 s here; a quadratic pattern would take minutes
-    assert time.perf_counter() - started < 5
+def test_hostile_text_is_cleaned_without_backtracking_forever(text: str) -> None:
+    # A pattern that backtracks quadratically would not finish these within the hour.
+    cleaned = Redactor([f"known-{n}-secret" for n in range(50)]).clean(text, limit=len(text) + 10)
+    assert len(cleaned) <= len(text) + 10
 
 
 @pytest.fixture
