@@ -95,19 +95,23 @@ class _Limits(asyncio.Protocol):
                 self._track()
                 return
             # The next request's line and headers: feed at most what is left of the limit.
-            if self._header_timer is None:
-                self._header_timer = self.loop.call_later(
-                    self.limits.header_timeout_seconds, self._headers_late
-                )
             room = self.limits.max_header_bytes - self._head_bytes
             head, data = data[: max(room, 0)], data[max(room, 0) :]
             self._head_bytes += len(head)
             if head:
                 super().data_received(head)
-            if not self._track() and data:  # the limit is used up and the headers go on
+            if self._track():
+                continue  # its headers are in; what is left is its body or the next request
+            if data:  # the limit is used up and the headers go on
                 logger.debug("headers over %d bytes", self.limits.max_header_bytes)
                 self._refuse(HEADERS_TOO_LARGE)
                 return
+            # Armed only for headers that did not come whole in one read: most requests do, and
+            # then no timer is made (or cancelled) for them at all.
+            if self._header_timer is None:
+                self._header_timer = self.loop.call_later(
+                    self.limits.header_timeout_seconds, self._headers_late
+                )
 
     def _in_body(self) -> bool:
         request = self._cycle()

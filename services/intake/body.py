@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from starlette.requests import Request
 
 
@@ -28,21 +25,23 @@ class BodyBudget:
         self.limit = limit
         self.held = 0
 
-    @asynccontextmanager
-    async def hold(self) -> AsyncIterator[Hold]:
-        """A hold for one request's body, released when the block ends."""
-        hold = Hold(self)
-        try:
-            yield hold
-        finally:
-            self.held -= hold.taken
+    def hold(self) -> Hold:
+        """A hold for one request's body: `with budget.hold() as hold:` gives it back at the end."""
+        return Hold(self)
 
 
 class Hold:
-    """What one request has taken of the budget."""
+    """What one request has taken of the budget (a plain context manager: one per request)."""
 
     def __init__(self, budget: BodyBudget) -> None:
         self._budget = budget
+        self.taken = 0
+
+    def __enter__(self) -> Hold:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._budget.held -= self.taken
         self.taken = 0
 
     def take(self, size: int) -> None:

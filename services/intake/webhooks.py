@@ -88,7 +88,7 @@ class WebhookEndpoint:
 
     async def handle(self, request: Request) -> Response:
         """Handle one delivery; every refusal is answered here, in one place."""
-        async with self._budget.hold() as hold:  # the body is held until it is stored
+        with self._budget.hold() as hold:  # the body is held until it is stored
             try:
                 source = self._source(request)
                 body = await self._body(request, source, hold)
@@ -162,9 +162,9 @@ class WebhookEndpoint:
         except orjson.JSONDecodeError:
             raise RefusalError(source.name, "not_json", 400, "the body is not JSON") from None
         # Deduplication rests only on what the signature covers: a signed id, or the body.
-        key = verified.webhook_id or _body_id(source, payload) or _digest(body)
-        webhook_id = verified.webhook_id or _body_id(source, payload) or verified.unsigned_id
-        webhook_id = webhook_id or key
+        signed_id = verified.webhook_id or _body_id(source, payload)
+        key = signed_id or _digest(body)
+        webhook_id = signed_id or verified.unsigned_id or key
         if len(webhook_id) > MAX_WEBHOOK_ID or len(key) > MAX_WEBHOOK_ID:
             raise RefusalError(source.name, "bad_id", 400, "the webhook id is too long")
         return Delivery(key, webhook_id, payload)
