@@ -27,18 +27,17 @@ from prometheus_client import Counter
 
 from contracts.base import Contract
 from contracts.envelope import CloudEvent, utc_now
-from shared import headers as h
 from shared.decoding import decode_event
-from shared.errors import DeferredError, PublishError, UnroutableError
+from shared.errors import DeferredError, PublishError, Reason, UnroutableError
 from shared.failures import (
-    TRANSIENT,
+    Failure,
     Park,
     Retry,
     attempts_so_far,
-    copy_message,
     decide,
     defer,
-    failure_headers,
+    deferred_copy,
+    failed_copy,
 )
 from shared.logs import correlation_id_var, event_id_var
 from shared.metrics import Metrics
@@ -214,33 +213,30 @@ class StepConsumer:
         ctx = self._ctx
         decision = decide(error, attempt, ctx.topology)
         text = ctx.redactor.clean(f"{type(error).__name__}: {error}")
-        headers = failure_headers(
-            message.headers or {},
+        failure = Failure(
             queue=self._name,
             routing_key=message.routing_key or "",
             attempts=attempt,
-            reason=decision.reason if isinstance(decision, Park) else TRANSIENT,
+            reason=decision.reason if isinstance(decision, Park) else Reason.TRANSIENT,
             error=error,
             error_text=text,
             service=ctx.service,
             version=ctx.version,
-            now=utc_now(),
+            at=utc_now(),
         )
         exchange, key = (
-            (decision.step, self._name)
+            (decision.rung, self._name)
             if isinstance(decision, Retry)
             else ("", self.step.queue.parked)
         )
-        if not await self._send_copy(message, exchange, key, copy_message(message, headers)):
+        if not await self._send_copy(message, exchange, key, failed_copy(message, failure)):
             return
         await message.ack()
         self._record(decision, text)
 
     async def _defer(self, message: AbstractIncomingMessage, deferred: DeferredError) -> None:
-        step = defer(deferred, self._ctx.topology, utc_now()).step
-        headers = dict(message.headers or {})
-        headers[h.DEFERRALS] = h.integer(headers.get(h.DEFERRALS)) + 1
-        if not await self._send_copy(message, step, self._name, copy_message(message, headers)):
+        rung = defer(deferred, self._ctx.topology, utc_now()).rung
+        if not await self._send_copy(message, rung, self._name, deferred_copy(message)):
             return
         await message.ack()
         self._deferred.inc()
@@ -299,13 +295,13 @@ class StepConsumer:
         m = self._ctx.metrics
         if isinstance(decision, Retry):
             self._retried.inc()
-            self._child(m.retried, decision.step).inc()
+            self._child(m.retried, decision.rung).inc()
             log.warning(
                 "retrying",
                 extra={
                     "queue": self._name,
                     "attempt": decision.attempts,
-                    "step": decision.step,
+                    "rung": decision.rung,
                     "error": text,
                 },
             )

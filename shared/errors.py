@@ -1,8 +1,29 @@
-"""The failure vocabulary: what happens to a message when its handler fails."""
+"""The failure vocabulary: what happens to a message when its handler fails.
+
+Every error that parks a message says why in its class: `reason_class`, one of `Reason`. What
+other libraries raise is turned into these errors in one place each: contract validation in
+`shared.decoding.contract_errors`, HTTP in the gateway (`shared.gateway.retry`).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar
+
+
+class Reason(StrEnum):
+    """Why a message left its queue for the ladder or the parked queue: a bounded label."""
+
+    TRANSIENT = "transient"  # on its way up the ladder
+    EXHAUSTED = "exhausted"  # the ladder's last rung failed too
+    PERMANENT = "permanent"
+    CONTRACT = "contract"
+    UNROUTABLE = "unroutable"
+    GONE = "gone"
+    REFUSED = "refused"
+    DISABLED = "disabled"
+    DELIVERY_LIMIT = "delivery_limit"  # the broker parked it: it killed its worker again and again
 
 
 class EventyardError(Exception):
@@ -28,9 +49,13 @@ class DeferredError(EventyardError):
 class PermanentError(EventyardError):
     """Retrying cannot help: the message is parked at once."""
 
+    reason_class: ClassVar[Reason] = Reason.PERMANENT
+
 
 class ContractError(PermanentError):
     """The message is not a valid event of a known contract: parked at once, never retried."""
+
+    reason_class = Reason.CONTRACT
 
 
 class PublishError(EventyardError):

@@ -1,4 +1,10 @@
-"""What a failed message becomes: the next ladder step, or a parked copy with its history."""
+"""What a failed message becomes: the next rung of the ladder, or a parked copy with its history.
+
+The one home of every copy the yard makes of a message it could not finish: the retry copy and
+the parked copy (`failed_copy`), the deferred copy, the replayed copy, and the parked form of an
+event that never was an AMQP message (`parked_event`). Each is persistent and keeps the body and
+properties; only the headers say what happened.
+"""
 
 from __future__ import annotations
 
@@ -10,38 +16,69 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, DeliveryMode
 
+from contracts.envelope import CloudEvent
 from shared import headers as h
-from shared.errors import ContractError, DeferredError, PermanentError, TransientError
+from shared.errors import DeferredError, PermanentError, Reason, TransientError
+from shared.publishing import event_message
 from shared.topology import RETRY_PREFIX, Topology
-
-TRANSIENT = "transient"
-EXHAUSTED = "exhausted"
-PERMANENT = "permanent"
-CONTRACT = "contract"
-DELIVERY_LIMIT = "delivery_limit"
 
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """Send the message to ladder step `step` (the exchange of that name)."""
+    """Send the message up the ladder to rung `rung` (the exchange of that name)."""
 
-    step: str
+    rung: str
     attempts: int
 
 
 @dataclass(frozen=True, slots=True)
 class Defer:
-    """Wait on ladder step `step` without using an attempt (a scheduled message)."""
+    """Wait on rung `rung` without using an attempt (a scheduled message)."""
 
-    step: str
+    rung: str
 
 
 @dataclass(frozen=True, slots=True)
 class Park:
-    """Park the message, for `reason` (a bounded reason class)."""
+    """Park the message, for `reason`."""
 
-    reason: str
+    reason: Reason
     attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One failed attempt at a message: where, which attempt, why, and who says so."""
+
+    queue: str
+    routing_key: str
+    attempts: int
+    reason: Reason
+    error: BaseException
+    error_text: str  # already redacted and bounded
+    service: str
+    version: str
+    at: datetime
+
+    def headers(self, incoming: Mapping[str, Any]) -> dict[str, Any]:
+        """The message's headers plus its failure history after this attempt."""
+        stamp = self.at.isoformat()
+        merged = dict(incoming)
+        merged.setdefault(h.FIRST_FAILURE, stamp)
+        merged.setdefault(h.ROUTING_KEY, self.routing_key)
+        merged.update(
+            {
+                h.QUEUE: self.queue,
+                h.ATTEMPTS: self.attempts,
+                h.REASON: str(self.reason),
+                h.LAST_FAILURE: stamp,
+                h.ERROR_TYPE: type(self.error).__name__,
+                h.ERROR_MESSAGE: self.error_text,
+                h.SERVICE: self.service,
+                h.VERSION: self.version,
+            }
+        )
+        return merged
 
 
 def attempts_so_far(headers: Mapping[str, Any]) -> int:
@@ -51,7 +88,7 @@ def attempts_so_far(headers: Mapping[str, Any]) -> int:
 
 
 def defer(error: DeferredError, topology: Topology, now: datetime) -> Defer:
-    """The longest ladder step that does not overshoot `until` (or the shortest one)."""
+    """The longest rung that does not overshoot `until` (or the shortest one)."""
     remaining = (error.until - now).total_seconds()
     fitting = [
         (d, name)
@@ -63,20 +100,18 @@ def defer(error: DeferredError, topology: Topology, now: datetime) -> Defer:
     return Defer(min(zip(topology.delays, topology.ladder, strict=True))[1])
 
 
-def reason_class(error: BaseException) -> str:
-    """The bounded reason class a parking is counted under."""
-    if isinstance(error, ContractError):
-        return CONTRACT
-    return getattr(error, "reason_class", PERMANENT)
+def parked_reason(error: BaseException) -> Reason:
+    """The reason a message that failed with `error` is parked under at once."""
+    return error.reason_class if isinstance(error, PermanentError) else Reason.PERMANENT
 
 
 def decide(error: BaseException, attempts: int, topology: Topology) -> Retry | Park:
     """What to do after failed attempt number `attempts` (1-based)."""
     if isinstance(error, PermanentError):
-        return Park(reason_class(error), attempts)
+        return Park(error.reason_class, attempts)
     # TransientError, and unexpected exceptions (bugs that a deploy may fix), climb the ladder.
     if attempts > len(topology.delays):
-        return Park(EXHAUSTED, attempts)
+        return Park(Reason.EXHAUSTED, attempts)
     index = attempts - 1
     retry_after = error.retry_after if isinstance(error, TransientError) else None
     if retry_after is not None:
@@ -86,41 +121,8 @@ def decide(error: BaseException, attempts: int, topology: Topology) -> Retry | P
     return Retry(topology.ladder[index], attempts)
 
 
-def failure_headers(
-    incoming: Mapping[str, Any],
-    *,
-    queue: str,
-    routing_key: str,
-    attempts: int,
-    reason: str,
-    error: BaseException,
-    error_text: str,
-    service: str,
-    version: str,
-    now: datetime,
-) -> dict[str, Any]:
-    """The message's headers plus its failure history after this attempt."""
-    stamp = now.isoformat()
-    merged = dict(incoming)
-    merged.setdefault(h.FIRST_FAILURE, stamp)
-    merged.setdefault(h.ROUTING_KEY, routing_key)
-    merged.update(
-        {
-            h.QUEUE: queue,
-            h.ATTEMPTS: attempts,
-            h.REASON: reason,
-            h.LAST_FAILURE: stamp,
-            h.ERROR_TYPE: type(error).__name__,
-            h.ERROR_MESSAGE: error_text,
-            h.SERVICE: service,
-            h.VERSION: version,
-        }
-    )
-    return merged
-
-
-def copy_message(message: AbstractIncomingMessage, headers: Mapping[str, Any]) -> aio_pika.Message:
-    """A persistent copy with the same body and properties and the given headers."""
+def copy_with(message: AbstractIncomingMessage, headers: Mapping[str, Any]) -> aio_pika.Message:
+    """A persistent copy with the same body and properties and exactly these headers."""
     # user_id and expiration are left out: the broker checks user_id against the connection,
     # and an expiration would let the broker drop the copy.
     return aio_pika.Message(
@@ -137,3 +139,28 @@ def copy_message(message: AbstractIncomingMessage, headers: Mapping[str, Any]) -
         type=message.type,
         app_id=message.app_id,
     )
+
+
+def failed_copy(message: AbstractIncomingMessage, failure: Failure) -> aio_pika.Message:
+    """The copy for the ladder or the parked queue: its headers carry the failure history."""
+    return copy_with(message, failure.headers(message.headers or {}))
+
+
+def deferred_copy(message: AbstractIncomingMessage) -> aio_pika.Message:
+    """The copy that waits on the ladder without using an attempt."""
+    headers = dict(message.headers or {})
+    headers[h.DEFERRALS] = h.integer(headers.get(h.DEFERRALS)) + 1
+    return copy_with(message, headers)
+
+
+def replayed_copy(message: AbstractIncomingMessage, now: datetime) -> aio_pika.Message:
+    """A parked message sent back to its work queue: no failure history, a fresh attempt count."""
+    dropped = h.FAILURE_HEADERS | h.BROKER_HEADERS
+    headers: dict[str, Any] = {k: v for k, v in (message.headers or {}).items() if k not in dropped}
+    headers[h.REPLAYED] = now.isoformat()
+    return copy_with(message, headers)
+
+
+def parked_event(event: CloudEvent[Any], failure: Failure) -> aio_pika.Message:
+    """An event that failed before it ever was an AMQP message (an HTTP webhook), parked as one."""
+    return event_message(event, failure.headers({}))

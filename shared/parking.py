@@ -16,12 +16,12 @@ from aio_pika.abc import (
     AbstractChannel,
     AbstractConnection,
     AbstractIncomingMessage,
-    DeliveryMode,
 )
 
 from contracts.envelope import utc_now
 from shared import headers as h
-from shared.failures import DELIVERY_LIMIT
+from shared.errors import Reason
+from shared.failures import replayed_copy
 from shared.publishing import Confirmer
 from shared.topology import PARKED_SUFFIX, Topology
 
@@ -67,9 +67,9 @@ def describe(message: AbstractIncomingMessage, parked_queue: str) -> ParkedMessa
     headers = message.headers or {}
     reason = h.text(headers.get(h.REASON))
     error_type = h.text(headers.get(h.ERROR_TYPE))
-    if error_type is None and _broker_reason(headers) == DELIVERY_LIMIT:
+    if error_type is None and _broker_reason(headers) == Reason.DELIVERY_LIMIT:
         # The broker parked it: the worker died on it again and again, nobody could say why.
-        reason, error_type = DELIVERY_LIMIT, "DeliveryLimitExceeded"
+        reason, error_type = Reason.DELIVERY_LIMIT, "DeliveryLimitExceeded"
     return ParkedMessage(
         message_id=message.message_id,
         event_type=message.type or _body_type(message.body),
@@ -97,26 +97,6 @@ def matches(parked: ParkedMessage, event_type: str | None, error: str | None) ->
         if needle not in haystack:
             return False
     return True
-
-
-def replay_message(message: AbstractIncomingMessage) -> aio_pika.Message:
-    """A fresh copy for the work queue: same body and properties, no failure history."""
-    dropped = h.FAILURE_HEADERS | h.BROKER_HEADERS
-    headers: dict[str, Any] = {k: v for k, v in (message.headers or {}).items() if k not in dropped}
-    headers[h.REPLAYED] = utc_now().isoformat()
-    return aio_pika.Message(
-        body=message.body,
-        headers=headers,
-        content_type=message.content_type,
-        content_encoding=message.content_encoding,
-        delivery_mode=DeliveryMode.PERSISTENT,
-        priority=message.priority,
-        correlation_id=message.correlation_id,
-        message_id=message.message_id,
-        timestamp=message.timestamp,
-        type=message.type,
-        app_id=message.app_id,
-    )
 
 
 class QueueCounter:
@@ -236,7 +216,7 @@ async def replay(
 
         async def move(message: AbstractIncomingMessage) -> None:
             try:
-                await confirmer.send("", target, replay_message(message))
+                await confirmer.send("", target, replayed_copy(message, utc_now()))
                 await message.ack()
             except BaseException:
                 failed.set()

@@ -15,9 +15,9 @@ from contracts.registry import UnknownContractError, envelope_model, lookup_key
 from contracts.webhooks import WebhookReceivedV1
 from shared.config import SourceConfig
 from shared.decoding import describe, not_accepted
-from shared.errors import ContractError, PermanentError, UnroutableError
-from shared.failures import CONTRACT, failure_headers
-from shared.publishing import Confirmer, EventPublisher, event_key, event_message
+from shared.errors import ContractError, PermanentError, Reason, UnroutableError
+from shared.failures import Failure, parked_event
+from shared.publishing import Confirmer, EventPublisher, event_key
 from shared.redact import Redactor
 from shared.topology import WorkQueue
 from shared.version import eventyard_version
@@ -28,7 +28,7 @@ WEBHOOK_PREFIX = WebhookReceivedV1.TYPE + "."
 class NoRouteError(PermanentError):
     """No queue is bound for the event's routing key: parked until a binding exists."""
 
-    reason_class = "unroutable"
+    reason_class = Reason.UNROUTABLE
 
 
 def mappable_payload(scheme: str, payload: Any) -> Any:
@@ -112,17 +112,15 @@ class Parker:
 
     async def park(self, event: CloudEvent[Any], error: PermanentError) -> None:
         """Store the event in the parked queue, confirmed, with the failure headers."""
-        reason = getattr(error, "reason_class", CONTRACT)
-        headers = failure_headers(
-            {},
+        failure = Failure(
             queue=self._queue.name,
             routing_key=event_key(event),
             attempts=1,
-            reason=reason,
+            reason=error.reason_class,
             error=error,
             error_text=self._redactor.clean(f"{type(error).__name__}: {error}"),
             service="intake",
             version=eventyard_version(),
-            now=utc_now(),
+            at=utc_now(),
         )
-        await self._confirmer.send("", self._queue.parked, event_message(event, headers))
+        await self._confirmer.send("", self._queue.parked, parked_event(event, failure))

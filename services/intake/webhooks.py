@@ -30,7 +30,6 @@ from services.intake.sources import Source, received_event
 from shared.bounded_json import JsonTooDeepError, check_depth
 from shared.decoding import describe
 from shared.errors import ContractError, PublishError
-from shared.failures import reason_class
 
 RETRY_AFTER_SECONDS = "5"
 MAX_WEBHOOK_ID = MAX_ID
@@ -179,7 +178,7 @@ class WebhookEndpoint:
             except (ContractError, NoRouteError) as error:
                 # Stored all the same: parked with the reason, for an operator to replay.
                 await self._parker.park(event, error)
-                parked.append(reason_class(error))
+                parked.append(error.reason_class)
             finally:
                 self._metrics.published(source.name, time.perf_counter() - started)
             return event.id

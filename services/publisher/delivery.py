@@ -16,7 +16,7 @@ from services.publisher.signing import signature_headers
 from services.publisher.switches import Switches
 from shared.config import DestinationConfig
 from shared.consumer import Delivery, Handler
-from shared.errors import PermanentError, PublishError
+from shared.errors import PermanentError, PublishError, Reason
 from shared.gateway import Gateway, GoneError
 from shared.redact import Redactor
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 class DestinationDisabledError(PermanentError):
     """The destination is disabled (it answered 410, or an operator disabled it)."""
 
-    reason_class = "disabled"
+    reason_class = Reason.DISABLED
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from services.publisher.metrics import PublisherMetrics
 from services.publisher.patterns import matches
 from shared.config import DestinationConfig
 from shared.consumer import Delivery, Handler
-from shared.failures import copy_message
+from shared.failures import copy_with
 from shared.publishing import Confirmer, event_key
 
 DESTINATION_HEADER = "x-eventyard-destination"
@@ -41,7 +41,7 @@ def fan_out(
         for name in subscribers(destinations, key):
             # A retry after a partial fan-out repeats some copies; receivers dedupe by
             # webhook-id, which is the event id.
-            copy = copy_message(delivery.message, {DESTINATION_HEADER: name})
+            copy = copy_with(delivery.message, {DESTINATION_HEADER: name})
             await confirmer.send("", destination_queue(name), copy)
             metrics.fanned_out.labels(name).inc()
 

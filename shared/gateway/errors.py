@@ -1,8 +1,8 @@
-"""The gateway's own errors, each carrying the reason class a parked message is counted under."""
+"""The gateway's own errors, each carrying the reason a parked message is counted under."""
 
 from __future__ import annotations
 
-from shared.errors import PermanentError, TransientError
+from shared.errors import PermanentError, Reason, TransientError
 
 
 class HttpTransientError(TransientError):
@@ -26,7 +26,7 @@ class HttpPermanentError(PermanentError):
 class GoneError(HttpPermanentError):
     """HTTP 410: the resource is gone for good; the caller disables the destination."""
 
-    reason_class = "gone"
+    reason_class = Reason.GONE
 
 
 class ResponseTooLargeError(HttpPermanentError):
@@ -44,7 +44,7 @@ class UnreadableJsonError(PermanentError):
 class RefusedDestinationError(HttpPermanentError):
     """The gateway refused to connect: a non-global address, a bad scheme, or a redirect."""
 
-    reason_class = "refused"
+    reason_class = Reason.REFUSED
 
 
 class CircuitOpenError(TransientError):
