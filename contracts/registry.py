@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from functools import cache
+from dataclasses import dataclass
+from functools import cache, lru_cache
 from typing import Any
 
 from contracts.base import Contract
@@ -84,3 +85,36 @@ def version_of(dataschema: str) -> int | None:
 def envelope_model(contract: type[Contract]) -> type[CloudEvent[Any]]:
     """The envelope model whose `data` is this contract (built once per contract)."""
     return CloudEvent[contract]  # type: ignore[valid-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A contract looked up once, with everything later steps need instead of deriving it again."""
+
+    contract: type[Contract]
+    envelope: type[CloudEvent[Any]]  # the CloudEvent model whose `data` is this contract
+    key: str  # `order.created.v1`
+    dataschema: str
+
+    @property
+    def version(self) -> int:
+        """The contract's version."""
+        return self.contract.VERSION
+
+    def routing_key(self, event_type: str) -> str:
+        """The routing key of an event of this contract (a family member's names its type)."""
+        return (
+            self.key if event_type == self.contract.TYPE else routing_key(event_type, self.version)
+        )
+
+
+@cache
+def resolve(contract: type[Contract]) -> Resolved:
+    """The contract, resolved (once per process)."""
+    return Resolved(contract, envelope_model(contract), contract.key(), contract.dataschema())
+
+
+@lru_cache(maxsize=1024)
+def resolve_key(key: str) -> Resolved:
+    """`TYPE.vN` resolved; ValueError if malformed, UnknownContractError if unknown."""
+    return resolve(lookup_key(key))

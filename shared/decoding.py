@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass
-from functools import lru_cache
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -14,11 +13,11 @@ from pydantic import ValidationError
 from contracts.base import Contract
 from contracts.envelope import CloudEvent
 from contracts.registry import (
+    Resolved,
     UnknownContractError,
-    envelope_model,
     lookup,
-    lookup_key,
-    routing_key,
+    resolve,
+    resolve_key,
     version_of,
 )
 from shared.errors import ContractError, NotAcceptedError
@@ -38,36 +37,33 @@ def describe(error: ValidationError, prefix: str = "", *, limit: int | None = MA
     return f"{text}; and {extra} more" if extra > 0 else text
 
 
-@dataclass(frozen=True, slots=True)
-class _Claim:
-    """What an AMQP `type` resolves to; the same for every message of that type."""
+@contextmanager
+def contract_errors(prefix: str = "") -> Iterator[None]:
+    """Turn what looking up and validating a contract raises into one ContractError saying why.
 
-    contract: type[Contract]
-    model: type[CloudEvent[Any]]
-    dataschema: str
-
-
-@lru_cache(maxsize=1024)
-def _claim(key: str) -> _Claim:
-    """Resolve `TYPE.vN` once (regex, registry, envelope model), not once per message."""
-    contract = lookup_key(key)
-    return _Claim(contract, envelope_model(contract), contract.dataschema())
-
-
-def contract_for(message: AbstractIncomingMessage, body: Any | None = None) -> type[Contract]:
-    """The contract a message claims: from its AMQP `type`, else from its envelope."""
+    The one place pydantic's ValidationError, a malformed key's or JSON's ValueError and an
+    unknown contract become the yard's error; every door and decoder validates inside it.
+    """
     try:
+        yield
+    except ValidationError as error:
+        raise ContractError(prefix + describe(error)) from error
+    except (ValueError, UnknownContractError) as error:
+        raise ContractError(prefix + str(error)) from error
+
+
+def contract_for(message: AbstractIncomingMessage, body: Any | None = None) -> Resolved:
+    """The contract a message claims: from its AMQP `type`, else from its envelope."""
+    with contract_errors():
         if message.type:
-            return _claim(message.type).contract
+            return resolve_key(message.type)
         if not isinstance(body, dict):
             raise ContractError("the body is not a CloudEvents JSON object")
         event_type, dataschema = body.get("type"), body.get("dataschema")
         version = version_of(dataschema) if isinstance(dataschema, str) else None
         if not isinstance(event_type, str) or version is None:
             raise ContractError("the event has no `type` or its `dataschema` names no version")
-        return lookup(event_type, version)
-    except (ValueError, UnknownContractError) as error:
-        raise ContractError(str(error)) from error
+        return resolve(lookup(event_type, version))
 
 
 def not_accepted(contract: type[Contract], door: str) -> NotAcceptedError:
@@ -89,42 +85,28 @@ def decode_event(
     With `door`, a contract that door may not produce is refused before its body is validated.
     """
     body = None
-    if message.type:
-        claim = _claim_of(message)
-    else:
-        try:
+    if not message.type:
+        with contract_errors("the body is not JSON: "):
             body = orjson.loads(message.body)
-        except orjson.JSONDecodeError as error:
-            raise ContractError(f"the body is not JSON: {error}") from error
-        contract = contract_for(message, body)
-        claim = _Claim(contract, envelope_model(contract), contract.dataschema())
+    claim = contract_for(message, body)
     contract = claim.contract
     if door is not None and not contract.PRODUCERS.allow(door):
         raise not_accepted(contract, door)
     if accepts and contract not in accepts:
         raise ContractError(f"this queue does not handle {contract.key()}")
-    try:
+    with contract_errors():
         event = (
-            claim.model.model_validate_json(message.body)
+            claim.envelope.model_validate_json(message.body)
             if body is None
-            else claim.model.model_validate(body)
+            else claim.envelope.model_validate(body)
         )
-    except ValidationError as error:
-        raise ContractError(describe(error)) from error
     if event.dataschema != claim.dataschema:
         raise ContractError(f"dataschema should be {claim.dataschema}")
-    own_key = routing_key(event.type, contract.VERSION)
+    own_key = claim.routing_key(event.type)
     claimed = message.type or own_key
     if own_key != claimed or not _member(event.type, contract):
         raise ContractError(f"the event's type {event.type!r} does not match {claimed}")
     return event
-
-
-def _claim_of(message: AbstractIncomingMessage) -> _Claim:
-    try:
-        return _claim(message.type or "")
-    except (ValueError, UnknownContractError) as error:
-        raise ContractError(str(error)) from error
 
 
 def _member(event_type: str, contract: type[Contract]) -> bool:

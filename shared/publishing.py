@@ -13,7 +13,7 @@ from aio_pika.abc import AbstractChannel, AbstractRobustChannel, DeliveryMode
 
 from contracts.base import Contract
 from contracts.envelope import CONTENT_TYPE, CloudEvent, new_event_id, utc_now
-from contracts.registry import envelope_model, lookup, routing_key, version_of
+from contracts.registry import Resolved, resolve, routing_key, version_of
 from shared.errors import ContractError, PublishError, UnroutableError
 from shared.metrics import Metrics
 from shared.topology import EVENTS_EXCHANGE
@@ -28,16 +28,18 @@ def build_event(
     causation_id: str | None = None,
     event_id: str | None = None,
     type_suffix: str | None = None,
+    resolved: Resolved | None = None,
 ) -> CloudEvent[Any]:
-    """Wrap a contract payload in a fresh CloudEvent."""
+    """Wrap a contract payload in a fresh CloudEvent (`resolved`: its contract, if at hand)."""
+    resolved = resolved or resolve(type(data))
     event_type = data.TYPE if type_suffix is None else f"{data.TYPE}.{type_suffix}"
     event_id = event_id or new_event_id()
-    return envelope_model(type(data))(
+    return resolved.envelope(
         id=event_id,
         source=source,
         type=event_type,
         time=utc_now(),
-        dataschema=data.dataschema(),
+        dataschema=resolved.dataschema,
         subject=subject,
         data=data,
         correlationid=correlation_id or event_id,
@@ -46,7 +48,7 @@ def build_event(
 
 
 def event_key(event: CloudEvent[Any]) -> str:
-    """The routing key of an event: its type and the version its `dataschema` names."""
+    """The routing key of an event built elsewhere: its type and its `dataschema`'s version."""
     return _key(event.type, event.dataschema)
 
 
@@ -59,30 +61,17 @@ def _key(event_type: str, dataschema: str) -> str:
     return routing_key(event_type, version)
 
 
-def validate_event(event: CloudEvent[Any]) -> CloudEvent[Any]:
-    """Re-validate an envelope against the contract its type and dataschema name."""
-    version = version_of(event.dataschema)
-    if version is None:
-        raise ContractError(f"dataschema {event.dataschema!r} names no version")
-    contract = lookup(event.type, version)
-    if event.dataschema != contract.dataschema():
-        raise ContractError(f"dataschema should be {contract.dataschema()}")
-    if isinstance(event.data, contract):
-        return event
-    return envelope_model(contract).model_validate(event.model_dump())
-
-
 def event_message(
-    event: CloudEvent[Any], headers: Mapping[str, Any] | None = None
+    event: CloudEvent[Any], headers: Mapping[str, Any] | None = None, *, key: str | None = None
 ) -> aio_pika.Message:
-    """The persistent AMQP message that carries an event."""
+    """The persistent AMQP message that carries an event (`key`: its routing key, if known)."""
     return aio_pika.Message(
         body=event.to_json(),
         content_type=CONTENT_TYPE,
         delivery_mode=DeliveryMode.PERSISTENT,
         message_id=event.id,
         correlation_id=event.correlationid,
-        type=event_key(event),
+        type=key or event_key(event),
         timestamp=event.time,
         headers=dict(headers or {}),
     )
@@ -199,6 +188,7 @@ class EventPublisher:
         require_route: bool = True,
     ) -> CloudEvent[Any]:
         """Build, publish and confirm an event; returns it (its id is the message id)."""
+        resolved = resolve(type(data))  # once: the envelope, the dataschema and the key
         event = build_event(
             data,
             source=self._source,
@@ -207,13 +197,18 @@ class EventPublisher:
             causation_id=causation_id,
             event_id=event_id,
             type_suffix=type_suffix,
+            resolved=resolved,
         )
-        await self.publish_event(event, require_route=require_route)
+        key = resolved.routing_key(event.type)
+        await self.publish_event(event, require_route=require_route, key=key)
         return event
 
-    async def publish_event(self, event: CloudEvent[Any], *, require_route: bool = True) -> None:
-        """Publish an already built event; UnroutableError only when a route is required."""
-        message = event_message(event)
+    async def publish_event(
+        self, event: CloudEvent[Any], *, require_route: bool = True, key: str | None = None
+    ) -> None:
+        """Publish an already built event (`key`: its routing key, if the caller resolved it);
+        UnroutableError only when a route is required."""
+        message = event_message(event, key=key)
         key = message.type or ""
         try:
             await self._confirmer.send(EVENTS_EXCHANGE, key, message)

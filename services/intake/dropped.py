@@ -13,15 +13,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
-from pydantic import ValidationError
 
 from contracts.base import DROP, Contract
 from contracts.envelope import CONTENT_TYPE, MAX_ID, MAX_TYPE, CloudEvent, utc_now
-from contracts.registry import UnknownContractError, envelope_model, lookup_key
+from contracts.registry import resolve_key
 from services.intake.routing import Router
 from shared.bounded_json import JsonTooDeepError, check_depth
 from shared.consumer import Delivery, Handler
-from shared.decoding import decode_event, describe, not_accepted
+from shared.decoding import contract_errors, decode_event, not_accepted
 from shared.errors import ContractError
 
 MAX_DROPPED_BYTES = 1024 * 1024
@@ -82,32 +81,27 @@ def _check_properties(message: AbstractIncomingMessage) -> None:
 def _wrap_bare_payload(message: AbstractIncomingMessage) -> CloudEvent[Any]:
     if not message.type:
         raise ContractError("a bare payload needs the AMQP `type` property, e.g. order.created.v1")
-    try:
-        contract = lookup_key(message.type)
-    except (ValueError, UnknownContractError) as error:
-        raise ContractError(str(error)) from error
+    with contract_errors():
+        resolved = resolve_key(message.type)
+    contract = resolved.contract
     if not contract.PRODUCERS.allow(DROP):
         raise not_accepted(contract, DROP)
-    try:
+    with contract_errors():
         data = contract.model_validate_json(message.body)
-    except ValidationError as error:
-        raise ContractError(describe(error)) from error
     # Without a message id, the body's hash keeps the event id stable across redeliveries.
     event_id = message.message_id or str(
         uuid.uuid5(uuid.NAMESPACE_OID, hashlib.sha256(message.body).hexdigest())
     )
-    try:
-        return envelope_model(contract)(
+    with contract_errors("invalid properties: "):
+        return resolved.envelope(
             id=event_id,
             source=DROPPED_SOURCE if not message.app_id else f"{DROPPED_SOURCE}/{message.app_id}",
             type=contract.TYPE,
             time=_aware(message.timestamp) if message.timestamp else utc_now(),
-            dataschema=contract.dataschema(),
+            dataschema=resolved.dataschema,
             data=data,
             correlationid=message.correlation_id or event_id,
         )
-    except ValidationError as error:
-        raise ContractError(f"invalid properties: {describe(error)}") from error
 
 
 def _aware(stamp: datetime) -> datetime:

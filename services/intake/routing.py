@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
-from pydantic import ValidationError
-
-from contracts.base import Contract
 from contracts.envelope import CloudEvent, utc_now
-from contracts.registry import UnknownContractError, envelope_model, lookup_key
+from contracts.registry import resolve_key
 from contracts.webhooks import WebhookReceivedV1
 from shared.config import SourceConfig
-from shared.decoding import describe, not_accepted
-from shared.errors import ContractError, PermanentError, Reason, UnroutableError
+from shared.decoding import contract_errors, not_accepted
+from shared.errors import PermanentError, Reason, UnroutableError
 from shared.failures import Failure, parked_event
 from shared.publishing import Confirmer, EventPublisher, event_key
 from shared.redact import Redactor
@@ -43,12 +39,6 @@ def mappable_payload(scheme: str, payload: Any) -> Any:
     return data
 
 
-@lru_cache(maxsize=256)
-def _contract(key: str) -> type[Contract]:
-    """The contract a mapping names (parsed once per key, not per webhook)."""
-    return lookup_key(key)
-
-
 class Router:
     """Maps provider webhook types to contracts and publishes what results."""
 
@@ -67,21 +57,17 @@ class Router:
         target = source.map.get(received.provider_type or "") if source else None
         if source is None or target is None:
             return event
-        try:
-            contract = _contract(target)
-            data = contract.model_validate(mappable_payload(source.scheme, received.payload))
-        except (ValueError, UnknownContractError) as error:
-            raise ContractError(f"mapping {received.provider_type} -> {target}: {error}") from error
-        except ValidationError as error:
-            raise ContractError(
-                f"mapping {received.provider_type} -> {target}: {describe(error)}"
-            ) from error
-        return envelope_model(contract)(
+        with contract_errors(f"mapping {received.provider_type} -> {target}: "):
+            resolved = resolve_key(target)
+            data = resolved.contract.model_validate(
+                mappable_payload(source.scheme, received.payload)
+            )
+        return resolved.envelope(
             id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{event.id}/{target}")),
             source=event.source,
-            type=contract.TYPE,
+            type=resolved.contract.TYPE,
             time=event.time,
-            dataschema=contract.dataschema(),
+            dataschema=resolved.dataschema,
             subject=event.subject,
             data=data,
             correlationid=event.correlationid or event.id,

@@ -6,16 +6,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
 from contracts.base import INTAKE_HTTP
 from contracts.envelope import CloudEvent, utc_now
-from contracts.registry import UnknownContractError, envelope_model, lookup_key
+from contracts.registry import UnknownContractError, lookup_key, resolve
 from contracts.webhooks import WebhookReceivedV1
 from services.intake.signatures import usable_secret
 from shared.config import SourceConfig, read_secret
-from shared.decoding import describe
-from shared.errors import ConfigError
+from shared.decoding import contract_errors
+from shared.errors import ConfigError, ContractError
 
 # Event ids derive from source and delivery id, so every replica names a repeat the same way.
 EVENT_ID_NAMESPACE = uuid.UUID("4f3b6f0e-8d4e-4a57-9a3c-2f0c1f7b9e10")
@@ -52,9 +50,9 @@ def load_source(name: str, config: SourceConfig) -> Source:
         _check_mapping(name, provider_type, target)
     try:
         received_event(name, "start-up-check", None, None)
-    except ValidationError as error:
+    except ContractError as error:
         # Otherwise every delivery to this source would fail in the same way.
-        raise ConfigError(f"source {name!r} cannot name its events: {describe(error)}") from None
+        raise ConfigError(f"source {name!r} cannot name its events: {error}") from None
     return Source(name, config, tuple(secrets))
 
 
@@ -81,26 +79,28 @@ def received_event(
     *,
     key: str | None = None,
 ) -> CloudEvent[Any]:
-    """The `webhook.received.<source>` event for one delivery; ValidationError if it cannot be.
+    """The `webhook.received.<source>` event for one delivery; ContractError if it cannot be.
 
     Its id derives from `key` (what the signature covers; `webhook_id` when not given), so a
     repeat of the same signed delivery is the same event on every replica.
     """
     event_id = str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{source}:{key or webhook_id}"))
-    data = WebhookReceivedV1(
-        source=source,
-        webhook_id=webhook_id,
-        provider_type=provider_type,
-        received_at=utc_now(),
-        payload=payload,
-    )
-    return envelope_model(WebhookReceivedV1)(
-        id=event_id,
-        source=f"/webhooks/{source}",
-        type=f"{WebhookReceivedV1.TYPE}.{source}",
-        time=data.received_at,
-        dataschema=WebhookReceivedV1.dataschema(),
-        subject=webhook_id,
-        data=data,
-        correlationid=event_id,
-    )
+    resolved = resolve(WebhookReceivedV1)
+    with contract_errors():
+        data = WebhookReceivedV1(
+            source=source,
+            webhook_id=webhook_id,
+            provider_type=provider_type,
+            received_at=utc_now(),
+            payload=payload,
+        )
+        return resolved.envelope(
+            id=event_id,
+            source=f"/webhooks/{source}",
+            type=f"{WebhookReceivedV1.TYPE}.{source}",
+            time=data.received_at,
+            dataschema=resolved.dataschema,
+            subject=webhook_id,
+            data=data,
+            correlationid=event_id,
+        )

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
@@ -28,7 +27,6 @@ from services.intake.routing import NoRouteError, Parker, Router
 from services.intake.signatures import VerificationError, verify
 from services.intake.sources import Source, received_event
 from shared.bounded_json import JsonTooDeepError, check_depth
-from shared.decoding import describe
 from shared.errors import ContractError, PublishError
 
 RETRY_AFTER_SECONDS = "5"
@@ -225,9 +223,9 @@ class WebhookEndpoint:
             return received_event(
                 source.name, delivery.webhook_id, provider_type, payload, key=delivery.key
             )
-        except ValidationError as error:
+        except ContractError as error:
             raise RefusalError(
-                source.name, "invalid_event", 400, f"not a valid event: {describe(error)}"
+                source.name, "invalid_event", 400, f"not a valid event: {error}"
             ) from None
 
 
