@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from contracts.deliveries import DeliveryFailedV1, DeliverySucceededV1
-from services.publisher.delivery import Destination, deliverer
+from services.publisher.delivery import Deliverer, Destination
 from services.publisher.fanout import destination_queue, fan_out
 from services.publisher.metrics import PublisherMetrics
 from services.publisher.status import destinations_route
@@ -45,7 +45,7 @@ async def wire(runtime: Runtime) -> Wiring:
     ]
     for name, config in destinations.items():
         destination = Destination(name, config, tuple(read_secret(s) for s in config.secrets))
-        handler = deliverer(
+        handler = Deliverer(
             destination,
             gateway=runtime.gateway,
             switches=switches,

@@ -15,7 +15,7 @@ from services.publisher.metrics import PublisherMetrics
 from services.publisher.signing import signature_headers
 from services.publisher.switches import Switches
 from shared.config import DestinationConfig
-from shared.consumer import Delivery, Handler
+from shared.consumer import Delivery
 from shared.errors import PermanentError, PublishError, Reason
 from shared.gateway import Gateway, GoneError
 from shared.redact import Redactor
@@ -43,116 +43,146 @@ class Destination:
     secrets: tuple[str, ...]
 
 
-def deliverer(
-    destination: Destination,
-    *,
-    gateway: Gateway,
-    switches: Switches,
-    metrics: PublisherMetrics,
-    redactor: Redactor,
-    ladder_length: int,
-    clock: Callable[[], float] = time.time,
-) -> Handler:
-    """The handler of `publisher.dest.<name>`; best-effort ones POST once, never retry or park."""
-    name, best_effort = destination.name, destination.config.policy == "best-effort"
+class Deliverer:
+    """The handler of `publisher.dest.<name>`: POST each event to the destination, signed.
 
-    async def deliver(delivery: Delivery[Any]) -> None:
-        disabled = await switches.disabled(name)
-        if disabled is not None:
-            metrics.deliveries.labels(name, "disabled").inc()
-            if best_effort:
-                # Best-effort is never parked: counted above, logged here, dropped.
-                log.warning(
-                    "best-effort delivery dropped: the destination is disabled",
-                    extra={"destination": name, "reason": disabled.reason},
-                )
-                return
-            raise DestinationDisabledError(f"{name} is disabled: {disabled.reason}")
-        body = delivery.message.body
-        headers = signature_headers(destination.secrets, delivery.event.id, int(clock()), body)
-        headers["content-type"] = CONTENT_TYPE
+    A reliable destination's failures climb the ladder or are parked; a best-effort one's are
+    counted and dropped (one attempt, never parked). Either way every attempt is reported as
+    `delivery.succeeded.v1` or `delivery.failed.v1`, and a 410 disables the destination.
+    """
+
+    def __init__(
+        self,
+        destination: Destination,
+        *,
+        gateway: Gateway,
+        switches: Switches,
+        metrics: PublisherMetrics,
+        redactor: Redactor,
+        ladder_length: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._destination = destination
+        self._name = destination.name
+        self._best_effort = destination.config.policy == "best-effort"
+        self._gateway = gateway
+        self._switches = switches
+        self._metrics = metrics
+        self._redactor = redactor
+        self._ladder_length = ladder_length
+        self._clock = clock
+
+    async def __call__(self, delivery: Delivery[Any]) -> None:
+        """Deliver one event (the consumer's handler)."""
+        if await self._skipped_while_disabled():
+            return
         started = time.perf_counter()
         try:
-            response = await gateway.request(
-                name, "POST", content=body, headers=headers, idempotency_key=delivery.event.id
-            )
+            response = await self._send(delivery)
         except Exception as error:
-            metrics.deliveries.labels(name, _outcome(error, best_effort)).inc()
-            final = best_effort or isinstance(error, PermanentError)
-            final = final or delivery.attempt > ladder_length
-            await _report(delivery, _failure(delivery, error, started, final=final))
-            if isinstance(error, GoneError):
-                await _disable(f"HTTP 410 Gone at {utc_now().isoformat()}")
-            if best_effort:
-                return  # one attempt, never parked: the failure is counted, not raised
-            raise
-        metrics.deliveries.labels(name, "succeeded").inc()
-        await _report(
-            delivery,
-            DeliverySucceededV1(
-                destination=name,
-                event_id=delivery.event.id,
-                event_type=delivery.event.type,
-                attempt=delivery.attempt,
-                status_code=response.status_code,
-                duration_ms=_since(started),
-                response_excerpt=_excerpt(response, redactor),
-                delivered_at=utc_now(),
-            ),
+            await self._failed(delivery, error, started)
+            if not self._best_effort:
+                raise
+            return  # one attempt, never parked: the failure is counted, not raised
+        self._metrics.deliveries.labels(self._name, "succeeded").inc()
+        await self._report(delivery, self._success(delivery, response, started))
+
+    async def _skipped_while_disabled(self) -> bool:
+        """True for a best-effort delivery to a disabled destination; raises for a reliable one."""
+        disabled = await self._switches.disabled(self._name)
+        if disabled is None:
+            return False
+        self._metrics.deliveries.labels(self._name, "disabled").inc()
+        if not self._best_effort:
+            raise DestinationDisabledError(f"{self._name} is disabled: {disabled.reason}")
+        log.warning(
+            "best-effort delivery dropped: the destination is disabled",
+            extra={"destination": self._name, "reason": disabled.reason},
+        )
+        return True
+
+    async def _send(self, delivery: Delivery[Any]) -> httpx.Response:
+        """The signed POST, through the gateway, keyed by the event id."""
+        body = delivery.message.body
+        event_id = delivery.event.id
+        headers = signature_headers(self._destination.secrets, event_id, int(self._clock()), body)
+        headers["content-type"] = CONTENT_TYPE
+        return await self._gateway.request(
+            self._name, "POST", content=body, headers=headers, idempotency_key=event_id
         )
 
-    async def _report(delivery: Delivery[Any], outcome: Contract) -> None:
+    async def _failed(self, delivery: Delivery[Any], error: Exception, started: float) -> None:
+        """Count and report a failed attempt; a 410 also disables the destination."""
+        self._metrics.deliveries.labels(self._name, self._outcome(error)).inc()
+        final = self._best_effort or isinstance(error, PermanentError)
+        final = final or delivery.attempt > self._ladder_length
+        await self._report(delivery, self._failure(delivery, error, started, final=final))
+        if isinstance(error, GoneError):
+            await self._disable(f"HTTP 410 Gone at {utc_now().isoformat()}")
+
+    async def _report(self, delivery: Delivery[Any], outcome: Contract) -> None:
+        """Publish the outcome event; for a reliable destination a lost one is a retry."""
         try:
             await delivery.publish(outcome, require_route=False)
         except PublishError as error:
-            if not best_effort:
-                # At least once: the delivery goes back to the ladder, to be made and
-                # reported again (receivers dedupe by webhook-id).
+            if not self._best_effort:
+                # At least once: the delivery goes back to the ladder, to be made and reported
+                # again (receivers dedupe by webhook-id).
                 raise
-            metrics.reports_lost.labels(name).inc()
+            self._metrics.reports_lost.labels(self._name).inc()
             log.warning(
                 "best-effort outcome event not published; the delivery is not repeated",
-                extra={"destination": name, "error": redactor.clean(str(error))},
+                extra={"destination": self._name, "error": self._redactor.clean(str(error))},
             )
 
-    async def _disable(reason: str) -> None:
+    async def _disable(self, reason: str) -> None:
+        """Switch the destination off until an operator enables it again."""
         try:
-            await switches.disable(name, reason)
+            await self._switches.disable(self._name, reason)
         except Exception:
-            if not best_effort:
+            if not self._best_effort:
                 raise
             # Not worth a second POST: the next 410 disables the destination again.
-            log.exception("could not disable best-effort destination", extra={"destination": name})
+            log.exception(
+                "could not disable best-effort destination", extra={"destination": self._name}
+            )
+
+    def _success(
+        self, delivery: Delivery[Any], response: httpx.Response, started: float
+    ) -> DeliverySucceededV1:
+        return DeliverySucceededV1(
+            destination=self._name,
+            event_id=delivery.event.id,
+            event_type=delivery.event.type,
+            attempt=delivery.attempt,
+            status_code=response.status_code,
+            duration_ms=_since(started),
+            response_excerpt=self._redactor.clean(response.text, EXCERPT_CHARS),
+            delivered_at=utc_now(),
+        )
 
     def _failure(
-        delivery: Delivery[Any], error: Exception, started: float, *, final: bool
+        self, delivery: Delivery[Any], error: Exception, started: float, *, final: bool
     ) -> DeliveryFailedV1:
         return DeliveryFailedV1(
-            destination=name,
+            destination=self._name,
             event_id=delivery.event.id,
             event_type=delivery.event.type,
             attempt=delivery.attempt,
             status_code=getattr(error, "status_code", None),
             duration_ms=_since(started),
-            error=redactor.clean(f"{type(error).__name__}: {error}"),
+            error=self._redactor.clean(f"{type(error).__name__}: {error}"),
             final=final,
             failed_at=utc_now(),
         )
 
-    return deliver
-
-
-def _outcome(error: Exception, best_effort: bool) -> str:
-    if best_effort:
-        return "best_effort_failed"
-    if isinstance(error, GoneError):
-        return "gone"
-    return "permanent" if isinstance(error, PermanentError) else "transient"
+    def _outcome(self, error: Exception) -> str:
+        if self._best_effort:
+            return "best_effort_failed"
+        if isinstance(error, GoneError):
+            return "gone"
+        return "permanent" if isinstance(error, PermanentError) else "transient"
 
 
 def _since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
-
-
-def _excerpt(response: httpx.Response, redactor: Redactor) -> str:
-    return redactor.clean(response.text, EXCERPT_CHARS)
