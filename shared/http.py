@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from http import HTTPStatus
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Match, Route
+from starlette.routing import BaseRoute, Route
 
 from shared.event_loop import http_parser
 from shared.http_limits import limited_protocol
@@ -20,6 +22,9 @@ Readiness = Callable[[], list[str]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
+OPERATOR_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
 class ServiceApp:
     """The operator endpoints now; the service's own routes once it is wired."""
 
@@ -27,26 +32,49 @@ class ServiceApp:
         self, registry: CollectorRegistry, not_ready: Readiness, limits: HttpSettings | None = None
     ) -> None:
         self.app = operator_app(registry, not_ready, limits or HttpSettings())
-        self._operator_routes = len(self.app.router.routes) - 1
         self.wired = False
 
     def add_routes(self, routes: Sequence[BaseRoute]) -> None:
         """Serve the service's own routes from now on."""
-        self.app.router.routes[self._operator_routes : self._operator_routes] = list(routes)
+        self.app.router.routes.extend(routes)
         self.wired = True
+
+
+def http_errors(not_ready: Readiness) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """The one place an HTTP error becomes an answer: `{"error": …}` with its status.
+
+    Starlette raises HTTPException for an unknown path (404) or method (405, with `Allow`);
+    endpoints raise it (or a subclass) for their refusals.
+    """
+
+    async def answer(request: Request, error: Exception) -> Response:
+        if not isinstance(error, HTTPException):  # Starlette registers it for HTTPException only
+            raise error
+        status, detail = error.status_code, error.detail
+        if status == 404 and not request.url.path.startswith(OPERATOR_PATHS) and not_ready():
+            # The service's routes are not wired yet: a sender should come back, not give up.
+            return JSONResponse(
+                {"error": "starting; try again shortly"},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+        if detail == HTTPStatus(status).phrase:  # Starlette's own words: say it plainly
+            detail = f"method {request.method} not allowed" if status == 405 else detail.lower()
+        return JSONResponse({"error": detail}, status_code=status, headers=error.headers)
+
+    return answer
 
 
 def operator_app(
     registry: CollectorRegistry, not_ready: Readiness, limits: HttpSettings
 ) -> Starlette:
-    """A Starlette app with the operator endpoints and a JSON answer for anything else."""
+    """A Starlette app with the operator endpoints, answering every error as JSON."""
 
     def for_operators(endpoint: Endpoint) -> Endpoint:
         async def guarded(request: Request) -> Response:
             if not limits.operator(request.client.host if request.client else None):
-                return JSONResponse(
-                    {"error": "operator endpoints answer only EVENTYARD_HTTP__OPERATOR_NETWORKS"},
-                    status_code=403,
+                raise HTTPException(
+                    403, "operator endpoints answer only EVENTYARD_HTTP__OPERATOR_NETWORKS"
                 )
             return await endpoint(request)
 
@@ -67,35 +95,19 @@ def operator_app(
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    app = Starlette()
+    operator_routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    return json_app(operator_routes, not_ready)
 
-    async def elsewhere(request: Request) -> Response:
-        # Matches every path, so it must also say 405 where another route has this path.
-        for route in app.router.routes:
-            if route is not fallback and route.matches(request.scope)[0] is Match.PARTIAL:
-                allowed = ", ".join(sorted(getattr(route, "methods", None) or ()))
-                return JSONResponse(
-                    {"error": f"method {request.method} not allowed"},
-                    status_code=405,
-                    headers={"Allow": allowed},
-                )
-        if not not_ready() or request.url.path.startswith(("/healthz", "/readyz", "/metrics")):
-            return JSONResponse({"error": "not found"}, status_code=404)
-        return JSONResponse(
-            {"error": "starting; try again shortly"}, status_code=503, headers={"Retry-After": "5"}
-        )
 
-    every_method = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-    fallback = Route("/{path:path}", elsewhere, methods=every_method)
-    app.router.routes.extend(
-        [
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
-            fallback,
-        ]
+def json_app(routes: Sequence[BaseRoute], not_ready: Readiness = list) -> Starlette:
+    """A Starlette app whose every HTTP error is answered by `http_errors`."""
+    return Starlette(
+        routes=list(routes), exception_handlers={HTTPException: http_errors(not_ready)}
     )
-    return app
 
 
 class HttpServer(uvicorn.Server):

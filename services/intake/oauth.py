@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import TypeAdapter
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -113,7 +114,7 @@ class OAuthRoutes:
         """Redirect to the provider with a fresh signed state, its nonce in a cookie."""
         provider = self._providers.get(request.path_params["provider"])
         if provider is None:
-            return Response("unknown provider", status_code=404)
+            raise HTTPException(404, "unknown provider")
         config, nonce = provider.config, secrets.token_urlsafe(24)
         state = provider.state.dumps({"p": provider.name, "n": nonce})
         query = {
@@ -139,7 +140,7 @@ class OAuthRoutes:
         """Check the state, exchange the code, publish, set the session, redirect."""
         provider = self._providers.get(request.path_params["provider"])
         if provider is None:
-            return Response("unknown provider", status_code=404)
+            raise HTTPException(404, "unknown provider")
         params = request.query_params
         if not self._state_ok(provider, params.get("state"), request.cookies.get(NONCE_COOKIE)):
             return self._error(provider, "invalid_state")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
@@ -30,6 +31,7 @@ from shared.bounded_json import JsonTooDeepError, check_depth
 from shared.errors import ContractError, PublishError
 
 RETRY_AFTER_SECONDS = "5"
+RETRY = {"Retry-After": RETRY_AFTER_SECONDS}
 MAX_WEBHOOK_ID = MAX_ID
 MAX_PROVIDER_TYPE = MAX_TYPE  # WebhookReceivedV1.provider_type's limit
 PLAIN_ENCODINGS = frozenset({"", "identity"})
@@ -44,12 +46,19 @@ class JsonResponse(JSONResponse):
         return orjson.dumps(content)
 
 
-class RefusalError(Exception):
-    """A request answered with a 4xx and a short reason."""
+class RefusalError(HTTPException):
+    """A request refused with a short reason (answered by the app's HTTP error handler)."""
 
-    def __init__(self, source: str, outcome: str, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.source, self.outcome, self.status, self.reason = source, outcome, status, reason
+    def __init__(
+        self,
+        source: str,
+        outcome: str,
+        status: int,
+        reason: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(status, reason, headers)
+        self.source, self.outcome = source, outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +100,10 @@ class WebhookEndpoint:
                 body = await self._body(request, source, hold)
                 delivery = self._verify(request, source, body)
                 event = self._event(source, delivery, request)
+                return await self._store(source, event, delivery.key)
             except RefusalError as refusal:
                 self._metrics.count(refusal.source, refusal.outcome)
-                retry = {"Retry-After": RETRY_AFTER_SECONDS} if refusal.status == 503 else None
-                return JsonResponse(
-                    {"error": refusal.reason}, status_code=refusal.status, headers=retry
-                )
-            return await self._store(source, event, delivery.key)
+                raise
 
     def _source(self, request: Request) -> Source:
         source = self._sources.get(request.path_params["source"])
@@ -118,7 +124,7 @@ class WebhookEndpoint:
             return await read_limited(request, limit, hold)
         except BudgetExhaustedError:
             raise RefusalError(
-                source.name, "busy", 503, "too many webhooks in flight; retry shortly"
+                source.name, "busy", 503, "too many webhooks in flight; retry shortly", RETRY
             ) from None
         except BodyTooLargeError:
             raise RefusalError(
@@ -184,12 +190,9 @@ class WebhookEndpoint:
         try:
             event_id, repeat = await self._dedupe.once(f"{source.name}:{webhook_id}", publish)
         except PublishError:
-            self._metrics.count(source.name, "broker_unavailable")
-            return JsonResponse(
-                {"error": "not stored; retry later"},
-                status_code=503,
-                headers={"Retry-After": RETRY_AFTER_SECONDS},
-            )
+            raise RefusalError(
+                source.name, "broker_unavailable", 503, "not stored; retry later", RETRY
+            ) from None
         if repeat:
             self._metrics.count(source.name, "duplicate")
             return JsonResponse({"event_id": event_id, "duplicate": True}, status_code=200)

@@ -24,6 +24,7 @@ from services.intake.routing import Parker, Router
 from services.intake.sources import Source
 from services.intake.webhooks import WebhookEndpoint
 from shared.config import SourceConfig
+from shared.http import json_app
 from tests.support import signing
 
 SECRET = "whsec_" + base64.b64encode(b"budget-secret-0123456789").decode()
@@ -53,7 +54,7 @@ def app(router: HeldRouter, budget: BodyBudget) -> Starlette:
         dedupe=Deduplicator(),
         budget=budget,
     )
-    return Starlette(routes=[Route("/webhooks/{source}", endpoint.handle, methods=["POST"])])
+    return json_app([Route("/webhooks/{source}", endpoint.handle, methods=["POST"])])
 
 
 def webhook(n: int) -> tuple[bytes, dict[str, str]]:

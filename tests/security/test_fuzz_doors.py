@@ -48,6 +48,7 @@ from shared.config import SourceConfig
 from shared.consumer import ConsumerContext, Step, StepConsumer
 from shared.decoding import decode_event
 from shared.errors import ContractError
+from shared.http import json_app
 from shared.metrics import Metrics
 from shared.publishing import Confirmer, EventPublisher
 from shared.redact import Redactor
@@ -148,7 +149,7 @@ def http_door(confirmer: RecordingConfirmer) -> Starlette:
         dedupe=Deduplicator(),
         budget=BodyBudget(64 * 1024 * 1024),
     )
-    return Starlette(routes=[Route("/webhooks/{source}", endpoint.handle, methods=["POST"])])
+    return json_app([Route("/webhooks/{source}", endpoint.handle, methods=["POST"])])
 
 
 def signed(source: str, body: bytes, webhook_id: str, headers: dict[str, str]) -> dict[str, str]:

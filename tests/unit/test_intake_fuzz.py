@@ -23,6 +23,7 @@ from services.intake.routing import Parker, Router
 from services.intake.sources import Source
 from services.intake.webhooks import MAX_PROVIDER_TYPE, WebhookEndpoint
 from shared.config import SourceConfig
+from shared.http import json_app
 from tests.support import signing
 
 SECRET = "whsec_" + base64.b64encode(b"fuzz-secret-0123456789").decode()
@@ -69,7 +70,7 @@ def app_for(router: RecordingRouter, sources: Mapping[str, Source] | None = None
         dedupe=Deduplicator(),
         budget=BodyBudget(64 * 1024 * 1024),
     )
-    return Starlette(routes=[Route("/webhooks/{source}", endpoint.handle, methods=["POST"])])
+    return json_app([Route("/webhooks/{source}", endpoint.handle, methods=["POST"])])
 
 
 def post(app: Starlette, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
