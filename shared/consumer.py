@@ -55,7 +55,7 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
-class Delivery(Generic[T]):
+class Incoming(Generic[T]):
     """One event handed to a handler, with what the handler may need to answer it."""
 
     event: CloudEvent[T]
@@ -88,7 +88,7 @@ class Delivery(Generic[T]):
         )
 
 
-Handler = Callable[[Delivery[Any]], Awaitable[None]]
+Handler = Callable[[Incoming[Any]], Awaitable[None]]
 Decoder = Callable[[AbstractIncomingMessage, Collection[type[Contract]]], CloudEvent[Any]]
 
 
@@ -196,7 +196,7 @@ class StepConsumer:
             event_id_var.set(event.id)
             correlation_id_var.set(event.correlationid)
             await self.step.handler(
-                Delivery(event, attempt, self._name, self._ctx.publisher, message)
+                Incoming(event, attempt, self._name, self._ctx.publisher, message)
             )
         except DeferredError as deferred:
             await self._defer(message, deferred)

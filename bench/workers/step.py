@@ -16,7 +16,7 @@ from bench.progress import Progress
 from contracts.orders import OrderCreatedV1
 from shared import event_loop
 from shared.config import IntegrationsFile
-from shared.consumer import Delivery, Handler, Step
+from shared.consumer import Handler, Incoming, Step
 from shared.logs import configure_logging
 from shared.service import Runtime, ServiceDefinition, Wiring, run_service
 from shared.settings import Settings
@@ -28,11 +28,11 @@ def handler(latency: bool) -> Handler:
     """Count each message; with `latency`, record how long it took to get here."""
     progress = Progress()
 
-    async def count(_: Delivery[Any]) -> None:
+    async def count(_: Incoming[Any]) -> None:
         progress.tick()
 
-    async def measure(delivery: Delivery[Any]) -> None:
-        sent = (delivery.message.headers or {}).get(SENT_HEADER)
+    async def measure(incoming: Incoming[Any]) -> None:
+        sent = (incoming.message.headers or {}).get(SENT_HEADER)
         progress.tick(time.monotonic() - float(sent) if isinstance(sent, float) else None)
 
     return measure if latency else count

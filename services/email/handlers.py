@@ -6,7 +6,7 @@ from contracts.emails import EmailFailedV1, EmailRequestedV1, EmailSentV1
 from contracts.envelope import utc_now
 from services.email.providers import Provider
 from services.email.rendering import Renderer
-from shared.consumer import Delivery, Handler
+from shared.consumer import Handler, Incoming
 from shared.errors import DeferredError, PermanentError
 from shared.redact import Redactor
 
@@ -16,31 +16,31 @@ def sender(
 ) -> Handler:
     """The handler of `email.send`."""
 
-    async def send_email(delivery: Delivery[EmailRequestedV1]) -> None:
-        request = delivery.data
+    async def send_email(incoming: Incoming[EmailRequestedV1]) -> None:
+        request = incoming.data
         if request.send_after is not None and request.send_after > utc_now():
             raise DeferredError(request.send_after)  # waits on the broker, not in memory
         try:
             email = renderer.render(request)
-            provider_id = await provider.send(email, delivery.event.id)
+            provider_id = await provider.send(email, incoming.event.id)
         except Exception as error:
-            final = isinstance(error, PermanentError) or delivery.attempt > ladder_length
+            final = isinstance(error, PermanentError) or incoming.attempt > ladder_length
             if final:
-                await delivery.publish(
+                await incoming.publish(
                     EmailFailedV1(
-                        request_id=delivery.event.id,
+                        request_id=incoming.event.id,
                         to=request.to,
                         provider=provider.name,
                         reason=redactor.clean(f"{type(error).__name__}: {error}"),
-                        attempts=delivery.attempt,
+                        attempts=incoming.attempt,
                         failed_at=utc_now(),
                     ),
                     require_route=False,
                 )
             raise
-        await delivery.publish(
+        await incoming.publish(
             EmailSentV1(
-                request_id=delivery.event.id,
+                request_id=incoming.event.id,
                 to=request.to,
                 provider=provider.name,
                 provider_message_id=provider_id,

@@ -19,7 +19,7 @@ from contracts.envelope import CONTENT_TYPE, MAX_ID, MAX_TYPE, CloudEvent, utc_n
 from contracts.registry import resolve_key
 from services.intake.routing import Router
 from shared.bounded_json import JsonTooDeepError, check_depth
-from shared.consumer import Delivery, Handler
+from shared.consumer import Handler, Incoming
 from shared.decoding import contract_errors, decode_event, not_accepted
 from shared.errors import ContractError
 
@@ -111,7 +111,7 @@ def _aware(stamp: datetime) -> datetime:
 def republisher(router: Router) -> Handler:
     """The handler of the `intake` step: route and publish, confirmed, before the ack."""
 
-    async def republish(delivery: Delivery[Any]) -> None:
-        await router.publish(delivery.event, DROP)
+    async def republish(incoming: Incoming[Any]) -> None:
+        await router.publish(incoming.event, DROP)
 
     return republish

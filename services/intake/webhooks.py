@@ -62,8 +62,8 @@ class RefusalError(HTTPException):
 
 
 @dataclass(frozen=True, slots=True)
-class Delivery:
-    """A verified webhook: its dedupe key (signed), the id it is shown by, and its body."""
+class InboundWebhook:
+    """A verified webhook delivery: its dedupe key (signed), the id it is shown by, its body."""
 
     key: str
     webhook_id: str
@@ -135,7 +135,7 @@ class WebhookEndpoint:
                 source.name, "disconnected", 400, "the client went away mid-body"
             ) from None
 
-    def _verify(self, request: Request, source: Source, body: bytes) -> Delivery:
+    def _verify(self, request: Request, source: Source, body: bytes) -> InboundWebhook:
         """The parsed body of a correctly signed request, and how its delivery is named."""
         config, started = source.config, time.perf_counter()
         try:
@@ -170,7 +170,7 @@ class WebhookEndpoint:
         webhook_id = signed_id or verified.unsigned_id or key
         if len(webhook_id) > MAX_WEBHOOK_ID or len(key) > MAX_WEBHOOK_ID:
             raise RefusalError(source.name, "bad_id", 400, "the webhook id is too long")
-        return Delivery(key, webhook_id, payload)
+        return InboundWebhook(key, webhook_id, payload)
 
     async def _store(self, source: Source, event: CloudEvent[Any], webhook_id: str) -> Response:
         parked: list[str] = []
@@ -203,7 +203,7 @@ class WebhookEndpoint:
             answer["parked"] = parked[0]
         return JsonResponse(answer, status_code=202)
 
-    def _event(self, source: Source, delivery: Delivery, request: Request) -> CloudEvent[Any]:
+    def _event(self, source: Source, delivery: InboundWebhook, request: Request) -> CloudEvent[Any]:
         payload = delivery.payload
         # GitHub names the event only in a header its signature does not cover (SECURITY.md).
         provider_type = (

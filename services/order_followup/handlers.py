@@ -13,7 +13,7 @@ from contracts.orders import (
     OrderCrmSyncedV1,
     OrderWarehouseNotifiedV1,
 )
-from shared.consumer import Delivery, Handler
+from shared.consumer import Handler, Incoming
 from shared.gateway import Gateway, UnreadableJsonError, json_body
 
 if TYPE_CHECKING:
@@ -27,8 +27,8 @@ CONFIRMATION_TEMPLATE = "order_confirmation"
 def sync_to_crm(gateway: Gateway, integration: str = "crm") -> Handler:
     """Upsert the customer and the order in the CRM (idempotency key = event id)."""
 
-    async def sync(delivery: Delivery[OrderCreatedV1]) -> None:
-        order = delivery.data
+    async def sync(incoming: Incoming[OrderCreatedV1]) -> None:
+        order = incoming.data
         response = await gateway.request(
             integration,
             "POST",
@@ -37,9 +37,9 @@ def sync_to_crm(gateway: Gateway, integration: str = "crm") -> Handler:
                 "customer": order.customer.model_dump(mode="json"),
                 "order": order.model_dump(mode="json", exclude={"customer"}),
             },
-            idempotency_key=delivery.event.id,
+            idempotency_key=incoming.event.id,
         )
-        await delivery.publish(
+        await incoming.publish(
             OrderCrmSyncedV1(
                 order_id=order.order_id,
                 customer_id=order.customer.id,
@@ -55,10 +55,10 @@ def sync_to_crm(gateway: Gateway, integration: str = "crm") -> Handler:
 def request_confirmation() -> Handler:
     """Ask the email service for the confirmation (a stable id: a retry asks only once)."""
 
-    async def confirm(delivery: Delivery[OrderCreatedV1]) -> None:
-        order = delivery.data
-        request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{delivery.event.id}/confirmation"))
-        await delivery.publish(
+    async def confirm(incoming: Incoming[OrderCreatedV1]) -> None:
+        order = incoming.data
+        request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{incoming.event.id}/confirmation"))
+        await incoming.publish(
             EmailRequestedV1(
                 to=order.customer.email,
                 template=CONFIRMATION_TEMPLATE,
@@ -73,7 +73,7 @@ def request_confirmation() -> Handler:
             ),
             event_id=request_id,
         )
-        await delivery.publish(
+        await incoming.publish(
             OrderConfirmationRequestedV1(
                 order_id=order.order_id, email_request_id=request_id, requested_at=utc_now()
             ),
@@ -86,8 +86,8 @@ def request_confirmation() -> Handler:
 def notify_warehouse(gateway: Gateway, integration: str = "warehouse") -> Handler:
     """Tell the warehouse to ship (idempotency key = event id)."""
 
-    async def notify(delivery: Delivery[OrderCreatedV1]) -> None:
-        order = delivery.data
+    async def notify(incoming: Incoming[OrderCreatedV1]) -> None:
+        order = incoming.data
         response = await gateway.request(
             integration,
             "POST",
@@ -98,9 +98,9 @@ def notify_warehouse(gateway: Gateway, integration: str = "warehouse") -> Handle
                 "ship_to": order.shipping_address.model_dump(mode="json"),
                 "recipient": order.customer.name,
             },
-            idempotency_key=delivery.event.id,
+            idempotency_key=incoming.event.id,
         )
-        await delivery.publish(
+        await incoming.publish(
             OrderWarehouseNotifiedV1(
                 order_id=order.order_id,
                 shipment_reference=_reference(response),

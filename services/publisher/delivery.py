@@ -15,7 +15,7 @@ from services.publisher.metrics import PublisherMetrics
 from services.publisher.signing import signature_headers
 from services.publisher.switches import Switches
 from shared.config import DestinationConfig
-from shared.consumer import Delivery
+from shared.consumer import Incoming
 from shared.errors import PermanentError, PublishError, Reason
 from shared.gateway import Gateway, GoneError
 from shared.redact import Redactor
@@ -72,20 +72,20 @@ class Deliverer:
         self._ladder_length = ladder_length
         self._clock = clock
 
-    async def __call__(self, delivery: Delivery[Any]) -> None:
+    async def __call__(self, incoming: Incoming[Any]) -> None:
         """Deliver one event (the consumer's handler)."""
         if await self._skipped_while_disabled():
             return
         started = time.perf_counter()
         try:
-            response = await self._send(delivery)
+            response = await self._send(incoming)
         except Exception as error:
-            await self._failed(delivery, error, started)
+            await self._failed(incoming, error, started)
             if not self._best_effort:
                 raise
             return  # one attempt, never parked: the failure is counted, not raised
         self._metrics.deliveries.labels(self._name, "succeeded").inc()
-        await self._report(delivery, self._success(delivery, response, started))
+        await self._report(incoming, self._success(incoming, response, started))
 
     async def _skipped_while_disabled(self) -> bool:
         """True for a best-effort delivery to a disabled destination; raises for a reliable one."""
@@ -101,29 +101,29 @@ class Deliverer:
         )
         return True
 
-    async def _send(self, delivery: Delivery[Any]) -> httpx.Response:
+    async def _send(self, incoming: Incoming[Any]) -> httpx.Response:
         """The signed POST, through the gateway, keyed by the event id."""
-        body = delivery.message.body
-        event_id = delivery.event.id
+        body = incoming.message.body
+        event_id = incoming.event.id
         headers = signature_headers(self._destination.secrets, event_id, int(self._clock()), body)
         headers["content-type"] = CONTENT_TYPE
         return await self._gateway.request(
             self._name, "POST", content=body, headers=headers, idempotency_key=event_id
         )
 
-    async def _failed(self, delivery: Delivery[Any], error: Exception, started: float) -> None:
+    async def _failed(self, incoming: Incoming[Any], error: Exception, started: float) -> None:
         """Count and report a failed attempt; a 410 also disables the destination."""
         self._metrics.deliveries.labels(self._name, self._outcome(error)).inc()
         final = self._best_effort or isinstance(error, PermanentError)
-        final = final or delivery.attempt > self._ladder_length
-        await self._report(delivery, self._failure(delivery, error, started, final=final))
+        final = final or incoming.attempt > self._ladder_length
+        await self._report(incoming, self._failure(incoming, error, started, final=final))
         if isinstance(error, GoneError):
             await self._disable(f"HTTP 410 Gone at {utc_now().isoformat()}")
 
-    async def _report(self, delivery: Delivery[Any], outcome: Contract) -> None:
+    async def _report(self, incoming: Incoming[Any], outcome: Contract) -> None:
         """Publish the outcome event; for a reliable destination a lost one is a retry."""
         try:
-            await delivery.publish(outcome, require_route=False)
+            await incoming.publish(outcome, require_route=False)
         except PublishError as error:
             if not self._best_effort:
                 # At least once: the delivery goes back to the ladder, to be made and reported
@@ -148,13 +148,13 @@ class Deliverer:
             )
 
     def _success(
-        self, delivery: Delivery[Any], response: httpx.Response, started: float
+        self, incoming: Incoming[Any], response: httpx.Response, started: float
     ) -> DeliverySucceededV1:
         return DeliverySucceededV1(
             destination=self._name,
-            event_id=delivery.event.id,
-            event_type=delivery.event.type,
-            attempt=delivery.attempt,
+            event_id=incoming.event.id,
+            event_type=incoming.event.type,
+            attempt=incoming.attempt,
             status_code=response.status_code,
             duration_ms=_since(started),
             response_excerpt=self._redactor.clean(response.text, EXCERPT_CHARS),
@@ -162,13 +162,13 @@ class Deliverer:
         )
 
     def _failure(
-        self, delivery: Delivery[Any], error: Exception, started: float, *, final: bool
+        self, incoming: Incoming[Any], error: Exception, started: float, *, final: bool
     ) -> DeliveryFailedV1:
         return DeliveryFailedV1(
             destination=self._name,
-            event_id=delivery.event.id,
-            event_type=delivery.event.type,
-            attempt=delivery.attempt,
+            event_id=incoming.event.id,
+            event_type=incoming.event.type,
+            attempt=incoming.attempt,
             status_code=getattr(error, "status_code", None),
             duration_ms=_since(started),
             error=self._redactor.clean(f"{type(error).__name__}: {error}"),

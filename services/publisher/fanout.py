@@ -8,7 +8,7 @@ from typing import Any
 from services.publisher.metrics import PublisherMetrics
 from services.publisher.patterns import matches
 from shared.config import DestinationConfig
-from shared.consumer import Delivery, Handler
+from shared.consumer import Handler, Incoming
 from shared.failures import copy_with
 from shared.publishing import Confirmer, event_key
 
@@ -36,12 +36,12 @@ def fan_out(
 ) -> Handler:
     """The handler of `publisher.fanout`: copy the event to each subscriber, all confirmed."""
 
-    async def handle(delivery: Delivery[Any]) -> None:
-        key = event_key(delivery.event)
+    async def handle(incoming: Incoming[Any]) -> None:
+        key = event_key(incoming.event)
         for name in subscribers(destinations, key):
             # A retry after a partial fan-out repeats some copies; receivers dedupe by
             # webhook-id, which is the event id.
-            copy = copy_with(delivery.message, {DESTINATION_HEADER: name})
+            copy = copy_with(incoming.message, {DESTINATION_HEADER: name})
             await confirmer.send("", destination_queue(name), copy)
             metrics.fanned_out.labels(name).inc()
 

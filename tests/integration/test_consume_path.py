@@ -15,7 +15,7 @@ from contracts.orders import OrderCreatedV1
 from shared import consumer
 from shared import headers as h
 from shared.config import IntegrationsFile
-from shared.consumer import Delivery, Handler, Step
+from shared.consumer import Handler, Incoming, Step
 from shared.errors import PermanentError, PublishError, TransientError, UnroutableError
 from shared.publishing import Confirmer
 from shared.service import Runtime, ServiceDefinition, Wiring
@@ -56,8 +56,8 @@ async def test_transient_failure_climbs_the_ladder_then_succeeds(
     queue = WorkQueue("test.flaky", (ORDER_KEY,))
     attempts: list[int] = []
 
-    async def flaky(delivery: Delivery[OrderCreatedV1]) -> None:
-        attempts.append(delivery.attempt)
+    async def flaky(incoming: Incoming[OrderCreatedV1]) -> None:
+        attempts.append(incoming.attempt)
         if len(attempts) <= 2:
             raise failure
 
@@ -83,7 +83,7 @@ async def test_exhausted_message_is_parked_with_its_history(settings: Settings) 
     queue = WorkQueue("test.down", (ORDER_KEY,))
     calls = 0
 
-    async def down(_: Delivery[OrderCreatedV1]) -> None:
+    async def down(_: Incoming[OrderCreatedV1]) -> None:
         nonlocal calls
         calls += 1
         raise TransientError("connect to https://user:hunter2@crm.example.com failed")
@@ -122,7 +122,7 @@ async def test_permanent_error_is_parked_at_once(settings: Settings) -> None:
     queue = WorkQueue("test.permanent", (ORDER_KEY,))
     calls = 0
 
-    async def refuse(_: Delivery[OrderCreatedV1]) -> None:
+    async def refuse(_: Incoming[OrderCreatedV1]) -> None:
         nonlocal calls
         calls += 1
         raise PermanentError("mailbox unavailable")
@@ -155,7 +155,7 @@ async def test_contract_error_is_parked_without_retry(
     queue = WorkQueue("test.contract", (ORDER_KEY,))
     calls = 0
 
-    async def handler(_: Delivery[OrderCreatedV1]) -> None:
+    async def handler(_: Incoming[OrderCreatedV1]) -> None:
         nonlocal calls
         calls += 1
 
@@ -187,12 +187,12 @@ async def test_retry_reaches_only_its_own_queue(settings: Settings) -> None:
     failing, healthy = WorkQueue("test.a", (ORDER_KEY,)), WorkQueue("test.b", (ORDER_KEY,))
     seen: Counter[str] = Counter()
 
-    async def fail_once(delivery: Delivery[OrderCreatedV1]) -> None:
+    async def fail_once(incoming: Incoming[OrderCreatedV1]) -> None:
         seen[failing.name] += 1
-        if delivery.attempt == 1:
+        if incoming.attempt == 1:
             raise TransientError("not yet")
 
-    async def succeed(_: Delivery[OrderCreatedV1]) -> None:
+    async def succeed(_: Incoming[OrderCreatedV1]) -> None:
         seen[healthy.name] += 1
 
     topology = topology_of(settings, failing, healthy)
@@ -238,8 +238,8 @@ async def test_a_retry_copy_the_broker_will_not_confirm_holds_the_message(
     queue = WorkQueue("test.held", (ORDER_KEY,))
     seen: list[tuple[int, bool | None]] = []
 
-    async def fails_once(delivery: Delivery[OrderCreatedV1]) -> None:
-        seen.append((delivery.attempt, delivery.message.redelivered))
+    async def fails_once(incoming: Incoming[OrderCreatedV1]) -> None:
+        seen.append((incoming.attempt, incoming.message.redelivered))
         if len(seen) == 1:
             raise TransientError("CRM answered 503")
 

@@ -9,7 +9,7 @@ import aio_pika
 from aio_pika.abc import AbstractConnection
 
 from contracts.orders import OrderCreatedV1
-from shared.consumer import Delivery, Step
+from shared.consumer import Incoming, Step
 from shared.errors import PermanentError
 from shared.service import Runtime, ServiceDefinition, Wiring
 from shared.settings import Settings
@@ -28,10 +28,10 @@ async def test_replay_moves_every_parked_message_back_exactly_once(settings: Set
     down = True
     handled: Counter[str] = Counter()
 
-    async def sync(delivery: Delivery[OrderCreatedV1]) -> None:
+    async def sync(incoming: Incoming[OrderCreatedV1]) -> None:
         if down:
             raise PermanentError("CRM rejected the order")
-        handled[delivery.data.order_id] += 1
+        handled[incoming.data.order_id] += 1
 
     async def wire(_: Runtime) -> Wiring:
         return Wiring(steps=[Step(QUEUE, sync, accepts=(OrderCreatedV1,))])
@@ -81,8 +81,8 @@ async def test_replay_of_messages_that_fail_again_ends(settings: Settings) -> No
     # Given a step that still parks everything it gets
     attempts: Counter[str] = Counter()
 
-    async def sync(delivery: Delivery[OrderCreatedV1]) -> None:
-        attempts[delivery.data.order_id] += 1
+    async def sync(incoming: Incoming[OrderCreatedV1]) -> None:
+        attempts[incoming.data.order_id] += 1
         raise PermanentError("CRM still rejects the order")
 
     async def wire(_: Runtime) -> Wiring:

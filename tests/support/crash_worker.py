@@ -8,7 +8,7 @@ import sys
 
 from contracts.orders import OrderCreatedV1
 from shared.config import IntegrationsFile
-from shared.consumer import Delivery, Step
+from shared.consumer import Incoming, Step
 from shared.service import Runtime, ServiceDefinition, Wiring, run_service
 from shared.settings import Settings
 from shared.topology import Topology, WorkQueue
@@ -19,7 +19,7 @@ def main(queue_name: str) -> None:
     """Consume QUEUE; die with exit code 3 on the first message, before any ack."""
     queue = WorkQueue(queue_name, (OrderCreatedV1.key(),))
 
-    async def crash(_: Delivery[OrderCreatedV1]) -> None:
+    async def crash(_: Incoming[OrderCreatedV1]) -> None:
         os._exit(3)
 
     async def wire(_: Runtime) -> Wiring:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared import headers as h
-from shared.errors import ContractError, PermanentError, TransientError
+from shared.errors import ContractError, PermanentError, Reason, TransientError
 from shared.failures import Park, Retry, attempts_so_far, decide
 from shared.topology import Topology, ladder_name
 
@@ -18,7 +18,7 @@ LADDER = Topology((), (5.0, 30.0, 120.0, 3600.0), delivery_limit=5)
         (1, Retry("retry.5s", 1)),
         (2, Retry("retry.30s", 2)),
         (4, Retry("retry.1h", 4)),
-        (5, Park("exhausted", 5)),
+        (5, Park(Reason.EXHAUSTED, 5)),
     ],
 )
 def test_transient_errors_climb_then_park(attempt: int, expected: Retry | Park) -> None:
@@ -30,8 +30,8 @@ def test_unexpected_exceptions_are_retried_like_transient_ones() -> None:
 
 
 def test_permanent_and_contract_errors_park_at_once() -> None:
-    assert decide(PermanentError("550"), 1, LADDER) == Park("permanent", 1)
-    assert decide(ContractError("bad"), 1, LADDER) == Park("contract", 1)
+    assert decide(PermanentError("550"), 1, LADDER) == Park(Reason.PERMANENT, 1)
+    assert decide(ContractError("bad"), 1, LADDER) == Park(Reason.CONTRACT, 1)
 
 
 def test_retry_after_skips_to_a_step_at_least_that_long() -> None:
