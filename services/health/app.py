@@ -56,7 +56,7 @@ async def wire(runtime: Runtime) -> Wiring:
             for name, state in report.components.items():
                 metrics.component.labels(name).set(SEVERITY[state.status])
             for change in changes:
-                await _announce(runtime.publisher, change, criticality)
+                await announce(runtime.publisher, change, criticality)
             await asyncio.sleep(settings.health.interval_seconds)
 
     task = asyncio.create_task(loop(), name="health-checks")
@@ -72,7 +72,7 @@ async def wire(runtime: Runtime) -> Wiring:
     return Wiring(routes=[Route("/health", health, methods=["GET"])], on_stop=[stop])
 
 
-async def _announce(
+async def announce(
     publisher: EventPublisher, change: Change, criticality: Mapping[str, str | None]
 ) -> None:
     """Publish `integration.health.changed.v1` for an integration whose status changed."""
