@@ -14,7 +14,7 @@ from cli.common import EXIT_BAD_INPUT, fail, load, open_connection, run
 from contracts.base import Contract
 from contracts.registry import UnknownContractError, lookup_key
 from shared.broker import publish_channel
-from shared.decoding import describe
+from shared.decoding import explain
 from shared.errors import PublishError, UnroutableError
 from shared.metrics import Metrics
 from shared.publishing import Confirmer, EventPublisher
@@ -76,4 +76,4 @@ def parse_payload(key: str, raw: bytes) -> Contract:
     try:
         return contract.model_validate(payload)
     except ValidationError as error:
-        fail(f"invalid {key}: {describe(error, limit=None)}", EXIT_BAD_INPUT)
+        fail(f"invalid {key}: {explain(error, limit=None)}", EXIT_BAD_INPUT)

@@ -38,7 +38,7 @@ def show() -> None:
     async def go() -> str:
         connection = await open_connection(settings, "eventyard-cli-topology")
         async with connection:
-            return await describe(connection, topology)
+            return await topology_table(connection, topology)
 
     typer.echo(run(go()))
     typer.echo(
@@ -47,7 +47,7 @@ def show() -> None:
     )
 
 
-async def describe(connection: AbstractConnection, topology: Topology) -> str:
+async def topology_table(connection: AbstractConnection, topology: Topology) -> str:
     """The topology as a table: queue, kind, bindings, messages, consumers."""
     counter = QueueCounter(connection)
     rows: list[list[object]] = []

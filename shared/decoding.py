@@ -25,7 +25,7 @@ from shared.errors import ContractError, NotAcceptedError
 MAX_PROBLEMS = 5
 
 
-def describe(error: ValidationError, prefix: str = "", *, limit: int | None = MAX_PROBLEMS) -> str:
+def explain(error: ValidationError, prefix: str = "", *, limit: int | None = MAX_PROBLEMS) -> str:
     """Each invalid field named with what is wrong, never the value it had (`limit`: how many)."""
     problems = [
         f"{prefix}{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
@@ -47,7 +47,7 @@ def contract_errors(prefix: str = "") -> Iterator[None]:
     try:
         yield
     except ValidationError as error:
-        raise ContractError(prefix + describe(error)) from error
+        raise ContractError(prefix + explain(error)) from error
     except (ValueError, UnknownContractError) as error:
         raise ContractError(prefix + str(error)) from error
 

@@ -62,7 +62,7 @@ def own_parked_queue(topology: Topology, queue: str) -> str:
     return topology.queue(queue.removesuffix(PARKED_SUFFIX)).parked
 
 
-def describe(message: AbstractIncomingMessage, parked_queue: str) -> ParkedMessage:
+def read_parked(message: AbstractIncomingMessage, parked_queue: str) -> ParkedMessage:
     """Read a parked message's failure history (ours, or the broker's for crash loops)."""
     headers = message.headers or {}
     reason = h.text(headers.get(h.REASON))
@@ -150,7 +150,7 @@ async def peek(
             message = await queue.get(no_ack=False, fail=False)
             if message is None:
                 break
-            seen.append(describe(message, parked_queue))
+            seen.append(read_parked(message, parked_queue))
         return seen
     finally:
         # Closing the channel returns every unacked message to the queue.
@@ -233,7 +233,7 @@ async def replay(
             if message is None:
                 break
             result.scanned += 1
-            if not matches(describe(message, parked_queue), event_type, error):
+            if not matches(read_parked(message, parked_queue), event_type, error):
                 continue  # stays unacked until the channel closes, then returns to the queue
             result.matched += 1
             if dry_run:
