@@ -27,7 +27,7 @@ from bench.core import (
 from bench.infra import OrderEvents, bench_metrics, declare, purge
 from contracts.envelope import CONTENT_TYPE
 from shared.broker import publish_channel
-from shared.publishing import Confirmer, EventPublisher
+from shared.publishing import Confirmer, Emitter
 from shared.topology import EVENTS_EXCHANGE
 from tests.support.events import sample_order
 
@@ -60,16 +60,14 @@ async def spread(count: int, concurrency: int, one: Callable[[int], Awaitable[No
 
 
 async def eventyard_round(connection: AbstractConnection, count: int, concurrency: int) -> float:
-    """`EventPublisher.publish` from `concurrency` tasks."""
+    """`Emitter.publish` from `concurrency` tasks."""
     channel = await publish_channel(connection)
     try:
-        publisher = EventPublisher(
-            Confirmer(channel, timeout=30), source="bench", metrics=bench_metrics()
-        )
+        emitter = Emitter(Confirmer(channel, timeout=30), source="bench", metrics=bench_metrics())
         order = sample_order("ord_bench")
 
         async def one(_: int) -> None:
-            await publisher.publish(order)
+            await emitter.publish(order)
 
         return await spread(count, concurrency, one)
     finally:

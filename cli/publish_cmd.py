@@ -17,7 +17,7 @@ from shared.broker import publish_channel
 from shared.decoding import explain
 from shared.errors import PublishError, UnroutableError
 from shared.metrics import Metrics
-from shared.publishing import Confirmer, EventPublisher
+from shared.publishing import Confirmer, Emitter
 
 
 def publish(
@@ -37,9 +37,9 @@ def publish(
             confirmer = Confirmer(
                 await publish_channel(connection), timeout=settings.publish_timeout_seconds
             )
-            publisher = EventPublisher(confirmer, source="eventyard/cli", metrics=Metrics("cli"))
+            emitter = Emitter(confirmer, source="eventyard/cli", metrics=Metrics("cli"))
             try:
-                event = await publisher.publish(
+                event = await emitter.publish(
                     data, subject=subject, correlation_id=correlation_id, event_id=event_id
                 )
             except UnroutableError:

@@ -41,7 +41,7 @@ from shared.failures import (
 )
 from shared.logs import correlation_id_var, event_id_var
 from shared.metrics import Metrics
-from shared.publishing import Confirmer, EventPublisher
+from shared.publishing import Confirmer, Emitter
 from shared.redact import Redactor
 from shared.topology import Topology, WorkQueue, work_queue_arguments
 
@@ -61,7 +61,7 @@ class Incoming(Generic[T]):
     event: CloudEvent[T]
     attempt: int
     queue: str
-    publisher: EventPublisher
+    emitter: Emitter
     message: AbstractIncomingMessage
 
     @property
@@ -78,7 +78,7 @@ class Incoming(Generic[T]):
         require_route: bool = True,
     ) -> CloudEvent[Any]:
         """Publish a follow-up event, caused by this one and in the same correlation."""
-        return await self.publisher.publish(
+        return await self.emitter.publish(
             data,
             subject=subject,
             event_id=event_id,
@@ -111,7 +111,7 @@ class ConsumerContext:
     version: str
     topology: Topology
     confirmer: Confirmer
-    publisher: EventPublisher
+    emitter: Emitter
     metrics: Metrics
     redactor: Redactor
     default_prefetch: int
@@ -196,7 +196,7 @@ class StepConsumer:
             event_id_var.set(event.id)
             correlation_id_var.set(event.correlationid)
             await self.step.handler(
-                Incoming(event, attempt, self._name, self._ctx.publisher, message)
+                Incoming(event, attempt, self._name, self._ctx.emitter, message)
             )
         except DeferredError as deferred:
             await self._defer(message, deferred)

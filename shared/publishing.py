@@ -163,8 +163,11 @@ def _cancelled_from_outside(error: BaseException) -> bool:
     return isinstance(error, asyncio.CancelledError) and task is not None and task.cancelling() > 0
 
 
-class EventPublisher:
-    """Publishes contract-valid events to `events`, persistent and confirmed."""
+class Emitter:
+    """The publish API: contract-valid events to `events`, persistent and confirmed.
+
+    (Not the publisher service, which delivers events to partners.)
+    """
 
     def __init__(self, confirmer: Confirmer, *, source: str, metrics: Metrics) -> None:
         self._confirmer = confirmer
@@ -173,7 +176,7 @@ class EventPublisher:
 
     @property
     def confirmer(self) -> Confirmer:
-        """The confirmed-publish primitive this publisher uses."""
+        """The confirmed-publish primitive this emitter uses."""
         return self._confirmer
 
     async def publish(

@@ -23,7 +23,7 @@ from shared.gateway import Gateway, policy_for_destination, policy_for_integrati
 from shared.http import ServiceApp, http_server
 from shared.logs import use_redactor
 from shared.metrics import Metrics
-from shared.publishing import Confirmer, EventPublisher
+from shared.publishing import Confirmer, Emitter
 from shared.redact import Redactor
 from shared.settings import Settings
 from shared.topology import Topology, WorkQueue, declare
@@ -41,7 +41,7 @@ class Runtime:
     integrations: IntegrationsFile
     topology: Topology
     connection: AbstractRobustConnection
-    publisher: EventPublisher
+    emitter: Emitter
     metrics: Metrics
     redactor: Redactor
     gateway: Gateway
@@ -129,16 +129,14 @@ async def run_service(
         async with state.connection.channel() as setup:
             await declare(setup, topology)
         confirmer = Confirmer(state.channel, timeout=settings.publish_timeout_seconds)
-        publisher = EventPublisher(
-            confirmer, source=f"eventyard/{definition.name}", metrics=metrics
-        )
+        emitter = Emitter(confirmer, source=f"eventyard/{definition.name}", metrics=metrics)
         runtime = Runtime(
             definition.name,
             settings,
             integrations,
             topology,
             state.connection,
-            publisher,
+            emitter,
             metrics,
             redactor,
             gateway,
@@ -150,7 +148,7 @@ async def run_service(
             version=eventyard_version(),
             topology=topology,
             confirmer=confirmer,
-            publisher=publisher,
+            emitter=emitter,
             metrics=metrics,
             redactor=redactor,
             default_prefetch=settings.prefetch,

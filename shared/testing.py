@@ -30,7 +30,7 @@ from shared.consumer import ConsumerContext, Decoder, Handler, Step, StepConsume
 from shared.decoding import decode_event
 from shared.errors import UnroutableError
 from shared.metrics import Metrics
-from shared.publishing import Confirmer, EventPublisher, build_event, event_message
+from shared.publishing import Confirmer, Emitter, build_event, event_message
 from shared.redact import Redactor
 from shared.topology import EVENTS_EXCHANGE, Topology, WorkQueue
 
@@ -166,7 +166,7 @@ class MemoryMessage:
 class HandlerKit:
     """An in-memory broker, a publish API on it, and a way to run handlers through the consumer.
 
-    Build the handler under test with `kit.publisher` (or `kit.broker` where it takes a
+    Build the handler under test with `kit.emitter` (or `kit.broker` where it takes a
     Confirmer) and fakes of its other ports, then `await kit.run(handler, event)`.
     """
 
@@ -183,9 +183,7 @@ class HandlerKit:
         self.metrics = Metrics(service)
         self.redactor = redactor or Redactor()
         self.confirmer = cast(Confirmer, self.broker)
-        self.publisher = EventPublisher(
-            self.confirmer, source=f"eventyard/{service}", metrics=self.metrics
-        )
+        self.emitter = Emitter(self.confirmer, source=f"eventyard/{service}", metrics=self.metrics)
         self._service = service
 
     async def run(
@@ -227,7 +225,7 @@ class HandlerKit:
             version="tests",
             topology=self.topology,
             confirmer=self.confirmer,
-            publisher=self.publisher,
+            emitter=self.emitter,
             metrics=self.metrics,
             redactor=self.redactor,
             default_prefetch=1,

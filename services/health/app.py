@@ -17,7 +17,7 @@ from services.health.metrics import HealthMetrics
 from services.health.report import SEVERITY, Change, HealthReport
 from shared.broker import connect
 from shared.config import IntegrationsFile
-from shared.publishing import EventPublisher
+from shared.publishing import Emitter
 from shared.service import Runtime, ServiceDefinition, Wiring
 from shared.topology import WorkQueue
 
@@ -56,7 +56,7 @@ async def wire(runtime: Runtime) -> Wiring:
             for name, state in report.components.items():
                 metrics.component.labels(name).set(SEVERITY[state.status])
             for change in changes:
-                await announce(runtime.publisher, change, criticality)
+                await announce(runtime.emitter, change, criticality)
             await asyncio.sleep(settings.health.interval_seconds)
 
     task = asyncio.create_task(loop(), name="health-checks")
@@ -72,9 +72,7 @@ async def wire(runtime: Runtime) -> Wiring:
     return Wiring(routes=[Route("/health", health, methods=["GET"])], on_stop=[stop])
 
 
-async def announce(
-    publisher: EventPublisher, change: Change, criticality: Mapping[str, str | None]
-) -> None:
+async def announce(emitter: Emitter, change: Change, criticality: Mapping[str, str | None]) -> None:
     """Publish `integration.health.changed.v1` for an integration whose status changed."""
     if not change.component.startswith(INTEGRATION_PREFIX):
         return
@@ -90,7 +88,7 @@ async def announce(
             "reason": change.reason,
         },
     )
-    await publisher.publish(
+    await emitter.publish(
         IntegrationHealthChangedV1(
             integration=name,
             previous=change.previous,

@@ -42,11 +42,11 @@ async def wire(runtime: Runtime) -> Wiring:
     sources = {
         name: load_source(name, config) for name, config in runtime.integrations.sources.items()
     }
-    router = Router(runtime.integrations.sources, runtime.publisher)
+    router = Router(runtime.integrations.sources, runtime.emitter)
     endpoint = WebhookEndpoint(
         sources,
         router=router,
-        parker=Parker(runtime.publisher.confirmer, QUEUE, runtime.redactor),
+        parker=Parker(runtime.emitter.confirmer, QUEUE, runtime.redactor),
         metrics=IntakeMetrics(runtime.metrics.registry),
         dedupe=Deduplicator(),
         budget=BodyBudget(runtime.settings.http.max_body_bytes_in_flight),
@@ -57,7 +57,7 @@ async def wire(runtime: Runtime) -> Wiring:
             runtime.gateway.add(policy)
         providers[name] = load_provider(name, config)
     oauth = OAuthRoutes(
-        providers, gateway=runtime.gateway, publisher=runtime.publisher, redactor=runtime.redactor
+        providers, gateway=runtime.gateway, emitter=runtime.emitter, redactor=runtime.redactor
     )
     return Wiring(
         steps=[Step(QUEUE, republisher(router), prefetch=DROP_PREFETCH, decoder=decode_dropped)],

@@ -34,7 +34,7 @@ from shared.bounded_json import loads
 from shared.config import OAuthProviderConfig, read_secret
 from shared.errors import EventyardError
 from shared.gateway import EndpointPolicy, Gateway
-from shared.publishing import EventPublisher
+from shared.publishing import Emitter
 from shared.redact import Redactor
 
 log = logging.getLogger(__name__)
@@ -93,12 +93,12 @@ class OAuthRoutes:
         providers: Mapping[str, Provider],
         *,
         gateway: Gateway,
-        publisher: EventPublisher,
+        emitter: Emitter,
         redactor: Redactor,
     ) -> None:
         self._providers = providers
         self._gateway = gateway
-        self._publisher = publisher
+        self._emitter = emitter
         self._redactor = redactor
         ttl = max((p.config.state_ttl_seconds for p in providers.values()), default=600)
         self._used = Window(MAX_USED_STATES, ttl)
@@ -158,7 +158,7 @@ class OAuthRoutes:
             )
             return self._error(provider, "exchange_failed")
         try:
-            await self._publisher.publish(user, subject=user.provider_user_id, require_route=False)
+            await self._emitter.publish(user, subject=user.provider_user_id, require_route=False)
         except EventyardError:
             return self._error(provider, "temporarily_unavailable")
         response = RedirectResponse(str(provider.config.success_url), 302)

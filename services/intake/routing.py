@@ -13,7 +13,7 @@ from shared.config import SourceConfig
 from shared.decoding import contract_errors, not_accepted
 from shared.errors import PermanentError, Reason, UnroutableError
 from shared.failures import Failure, parked_event
-from shared.publishing import Confirmer, EventPublisher, event_key
+from shared.publishing import Confirmer, Emitter, event_key
 from shared.redact import Redactor
 from shared.topology import WorkQueue
 from shared.version import eventyard_version
@@ -42,9 +42,9 @@ def mappable_payload(scheme: str, payload: Any) -> Any:
 class Router:
     """Maps provider webhook types to contracts and publishes what results."""
 
-    def __init__(self, sources: Mapping[str, SourceConfig], publisher: EventPublisher) -> None:
+    def __init__(self, sources: Mapping[str, SourceConfig], emitter: Emitter) -> None:
         self._sources = sources
-        self._publisher = publisher
+        self._emitter = emitter
 
     def resolve(self, event: CloudEvent[Any]) -> CloudEvent[Any]:
         """The event to publish: the mapped domain event if the source maps this type."""
@@ -82,7 +82,7 @@ class Router:
         if not contract.PRODUCERS.allow(door):
             raise not_accepted(contract, door)
         try:
-            await self._publisher.publish_event(resolved)
+            await self._emitter.publish_event(resolved)
         except UnroutableError as error:
             raise NoRouteError(f"no queue is bound for {event_key(resolved)}") from error
         return resolved

@@ -40,7 +40,7 @@ async def wire(runtime: Runtime) -> Wiring:
     steps = [
         Step(
             runtime.topology.queue(FANOUT_QUEUE),
-            fan_out(destinations, runtime.publisher.confirmer, metrics),
+            fan_out(destinations, runtime.emitter.confirmer, metrics),
         )
     ]
     for name, config in destinations.items():

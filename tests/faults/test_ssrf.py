@@ -15,7 +15,7 @@ import pytest
 from shared import parking
 from tests.faults.report import Report
 from tests.faults.world import PARTNER_SECRET, fault_settings
-from tests.support.events import connected, publisher_for, queue_depth, sample_order
+from tests.support.events import connected, emitter_for, queue_depth, sample_order
 from tests.support.processes import ServiceProcess, service_environment
 from tests.support.receiver import Receiver, serving
 from tests.support.toml import write_integrations
@@ -70,7 +70,7 @@ async def test_private_destinations_are_refused_and_parked_with_the_address_clas
             await publisher.wait_ready()
             async with connected(broker_url) as connection:
                 # When an event goes out to every destination
-                publisher_api = await publisher_for(connection)
+                publisher_api = await emitter_for(connection)
                 event_id = (await publisher_api.publish(sample_order("ord_ssrf"))).id
                 parked_queues = [f"publisher.dest.{n}.parked" for n in [*REFUSED, "redirect"]]
 

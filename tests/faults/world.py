@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from shared.parking import ParkedMessage, depth, peek
 from shared.settings import RetrySettings, Settings
 from tests.faults.report import Report
-from tests.support.events import drain, publisher_for, sample_order
+from tests.support.events import drain, emitter_for, sample_order
 from tests.support.ledger import Tally, tally
 from tests.support.processes import ServiceProcess, service_environment, services_running
 from tests.support.receiver import Hit, Receiver, serving
@@ -142,7 +142,7 @@ class OrderWorld:
         self, connection: AbstractConnection, prefix: str, count: int, per_second: float
     ) -> None:
         """Publish `order.created.v1` events with the project's publish API, each confirmed."""
-        publisher = await publisher_for(connection)
+        publisher = await emitter_for(connection)
         for n in range(count):
             event = await publisher.publish(sample_order(f"{prefix}-{n:04d}"))
             self.published.add(event.id)

@@ -21,7 +21,7 @@ from shared.publishing import Confirmer
 from shared.service import Runtime, ServiceDefinition, Wiring
 from shared.settings import Settings
 from shared.topology import Topology, WorkQueue
-from tests.support.events import connected, drain, publisher_for, queue_depth, sample_order
+from tests.support.events import connected, drain, emitter_for, queue_depth, sample_order
 from tests.support.services import running
 from tests.support.waiting import eventually
 
@@ -67,7 +67,7 @@ async def test_transient_failure_climbs_the_ladder_then_succeeds(
         running(service, settings, topology),
         connected(settings.broker_url.get_secret_value()) as connection,
     ):
-        publisher = await publisher_for(connection)
+        publisher = await emitter_for(connection)
         # When one order is published
         await publisher.publish(sample_order())
         # Then it is handled three times, attempts numbered 1, 2, 3, and nothing is parked
@@ -94,7 +94,7 @@ async def test_exhausted_message_is_parked_with_its_history(settings: Settings) 
         running(service, settings, topology),
         connected(settings.broker_url.get_secret_value()) as connection,
     ):
-        publisher = await publisher_for(connection)
+        publisher = await emitter_for(connection)
         event = await publisher.publish(sample_order("ord_parked"), correlation_id="corr-1")
         # Then after 1 + len(delays) attempts it is parked, with body and properties kept
         await eventually(lambda: queue_depth(connection, queue.parked), timeout=15)
@@ -132,7 +132,7 @@ async def test_permanent_error_is_parked_at_once(settings: Settings) -> None:
         running(single_step_service([queue], {queue.name: refuse}), settings, topology),
         connected(settings.broker_url.get_secret_value()) as connection,
     ):
-        await (await publisher_for(connection)).publish(sample_order())
+        await (await emitter_for(connection)).publish(sample_order())
         await eventually(lambda: queue_depth(connection, queue.parked), timeout=10)
         [parked] = await drain(connection, queue.parked)
     assert calls == 1
@@ -203,7 +203,7 @@ async def test_retry_reaches_only_its_own_queue(settings: Settings) -> None:
         running(service, settings, topology),
         connected(settings.broker_url.get_secret_value()) as connection,
     ):
-        publisher = await publisher_for(connection)
+        publisher = await emitter_for(connection)
         for n in range(20):
             await publisher.publish(sample_order(f"ord_{n}"))
         # Then the failing step handles each order twice, the healthy one exactly once
@@ -219,7 +219,7 @@ async def test_unroutable_publish_raises(settings: Settings) -> None:
         running(service, settings, topology),
         connected(settings.broker_url.get_secret_value()) as connection,
     ):
-        publisher = await publisher_for(connection)
+        publisher = await emitter_for(connection)
         with pytest.raises(UnroutableError):
             await publisher.publish(sample_order())
         # Unless the caller says a missing route is fine (outcome events nobody follows yet)
@@ -263,7 +263,7 @@ async def test_a_retry_copy_the_broker_will_not_confirm_holds_the_message(
         running(service, settings, topology),
         connected(settings.broker_url.get_secret_value()) as connection,
     ):
-        publisher = await publisher_for(connection)
+        publisher = await emitter_for(connection)
         await publisher.publish(sample_order())
         # Then the message waits for its copy to be confirmed instead of going back to its
         # queue (each return would count against a delivery limit of 2), climbs the ladder

@@ -11,7 +11,7 @@ from shared import parking
 from shared.settings import Settings
 from shared.topology import Topology, WorkQueue, declare
 from tests.support.cli import environment
-from tests.support.events import connected, publisher_for, queue_depth, sample_order
+from tests.support.events import connected, emitter_for, queue_depth, sample_order
 
 
 async def test_crashing_handler_ends_parked_through_the_delivery_limit(settings: Settings) -> None:
@@ -20,7 +20,7 @@ async def test_crashing_handler_ends_parked_through_the_delivery_limit(settings:
     url = settings.broker_url.get_secret_value()
     async with connected(url) as connection:
         await declare(await connection.channel(), topology)
-        await (await publisher_for(connection)).publish(sample_order("ord_poison"))
+        await (await emitter_for(connection)).publish(sample_order("ord_poison"))
 
         # When workers keep picking the message up and dying on it
         runs = 0

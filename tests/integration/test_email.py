@@ -15,7 +15,7 @@ from shared import headers as h
 from shared.config import IntegrationsFile
 from shared.settings import Settings
 from shared.topology import Topology, ladder_name
-from tests.support.events import connected, drain, publisher_for, queue_depth
+from tests.support.events import connected, drain, emitter_for, queue_depth
 from tests.support.services import running
 from tests.support.smtp import Mailbox, smtp_server
 from tests.support.waiting import eventually
@@ -52,7 +52,7 @@ async def test_template_is_rendered_and_sent_once(settings: Settings) -> None:
     with smtp_server(Mailbox()) as mailbox:
         service, conn = await run_email(settings, mailbox)
         async with service, conn as connection:
-            publisher = await publisher_for(connection)
+            publisher = await emitter_for(connection)
             event = await publisher.publish(confirmation())
             await eventually(lambda: len(mailbox.messages) == 1)
     [mail] = mailbox.messages
@@ -71,7 +71,7 @@ async def test_451_is_retried_and_550_is_parked_at_once(settings: Settings) -> N
     with smtp_server(Mailbox(replies=["451 4.3.0 try again later"])) as mailbox:
         service, conn = await run_email(settings, mailbox)
         async with service, conn as connection:
-            publisher = await publisher_for(connection)
+            publisher = await emitter_for(connection)
             await publisher.publish(confirmation())
             await eventually(lambda: len(mailbox.messages) == 1, timeout=10)
             assert mailbox.attempts == 2
@@ -88,7 +88,7 @@ async def test_high_priority_arrives_with_the_conventional_headers(settings: Set
     with smtp_server(Mailbox()) as mailbox:
         service, conn = await run_email(settings, mailbox)
         async with service, conn as connection:
-            await (await publisher_for(connection)).publish(confirmation(priority="high"))
+            await (await emitter_for(connection)).publish(confirmation(priority="high"))
             await eventually(lambda: len(mailbox.messages) == 1)
     [mail] = mailbox.messages
     assert mail["Importance"] == "high"
@@ -99,7 +99,7 @@ async def test_550_at_rcpt_to_is_parked_at_once(settings: Settings) -> None:
     with smtp_server(Mailbox(rcpt_replies=["550 5.1.1 no such user"])) as mailbox:
         service, conn = await run_email(settings, mailbox)
         async with service, conn as connection:
-            await (await publisher_for(connection)).publish(confirmation())
+            await (await emitter_for(connection)).publish(confirmation())
             await eventually(lambda: queue_depth(connection, SEND_QUEUE.parked))
             [parked] = await drain(connection, SEND_QUEUE.parked)
     assert mailbox.rcpt_attempts == 1
@@ -112,7 +112,7 @@ async def test_451_at_rcpt_to_is_retried(settings: Settings) -> None:
     with smtp_server(Mailbox(rcpt_replies=["451 4.3.0 greylisted"])) as mailbox:
         service, conn = await run_email(settings, mailbox)
         async with service, conn as connection:
-            await (await publisher_for(connection)).publish(confirmation())
+            await (await emitter_for(connection)).publish(confirmation())
             await eventually(lambda: len(mailbox.messages) == 1, timeout=10)
     assert mailbox.rcpt_attempts == 2
 
@@ -130,7 +130,7 @@ async def test_missing_template_or_variable_is_parked_naming_it(
     with smtp_server(Mailbox()) as mailbox:
         service, conn = await run_email(settings, mailbox)
         async with service, conn as connection:
-            await (await publisher_for(connection)).publish(request_)
+            await (await emitter_for(connection)).publish(request_)
             await eventually(lambda: queue_depth(connection, SEND_QUEUE.parked))
             [parked] = await drain(connection, SEND_QUEUE.parked)
     assert reason in str(parked.headers[h.ERROR_MESSAGE])
@@ -141,7 +141,7 @@ async def test_scheduled_send_waits_on_the_broker(settings: Settings) -> None:
     with smtp_server(Mailbox()) as mailbox:
         service, conn = await run_email(settings, mailbox)
         async with service, conn as connection:
-            publisher = await publisher_for(connection)
+            publisher = await emitter_for(connection)
             due = utc_now() + timedelta(seconds=1.5)
             await publisher.publish(confirmation(send_after=due))
             # While it waits it sits in a ladder queue on the broker, not in worker memory.

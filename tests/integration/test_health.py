@@ -18,7 +18,7 @@ from shared.parking import depth
 from shared.settings import HealthSettings, Settings
 from shared.topology import Topology
 from tests.support.cli import eventyard
-from tests.support.events import connected, drain, publisher_for, sample_order
+from tests.support.events import connected, drain, emitter_for, sample_order
 from tests.support.proxy import FaultProxy
 from tests.support.receiver import Receiver, serving
 from tests.support.services import running
@@ -98,7 +98,7 @@ async def test_queue_findings_report_depth_consumers_and_parked(settings: Settin
     topology = build_topology(fast, IntegrationsFile())
     url = settings.broker_url.get_secret_value()
     async with running(HEALTH, fast, topology) as base, connected(url) as connection:
-        publisher = await publisher_for(connection)
+        publisher = await emitter_for(connection)
         for n in range(3):
             await publisher.publish(sample_order(f"ord_{n}"))
         async with httpx.AsyncClient() as client:

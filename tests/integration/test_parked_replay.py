@@ -15,7 +15,7 @@ from shared.service import Runtime, ServiceDefinition, Wiring
 from shared.settings import Settings
 from shared.topology import Topology, WorkQueue, declare
 from tests.support.cli import eventyard
-from tests.support.events import connected, publisher_for, queue_depth, sample_order
+from tests.support.events import connected, emitter_for, queue_depth, sample_order
 from tests.support.services import running
 from tests.support.waiting import eventually
 
@@ -40,7 +40,7 @@ async def test_replay_moves_every_parked_message_back_exactly_once(settings: Set
     service = ServiceDefinition("order-followup", 0, lambda _: [QUEUE], wire)
     url = settings.broker_url.get_secret_value()
     async with running(service, settings, topology), connected(url) as connection:
-        publisher = await publisher_for(connection)
+        publisher = await emitter_for(connection)
         await asyncio.gather(*(publisher.publish(sample_order(f"ord_{n}")) for n in range(COUNT)))
         await eventually(lambda: _depth_is(connection, QUEUE.parked, COUNT))
 
@@ -93,7 +93,7 @@ async def test_replay_of_messages_that_fail_again_ends(settings: Settings) -> No
     url = settings.broker_url.get_secret_value()
     count = 20
     async with running(service, settings, topology), connected(url) as connection:
-        publisher = await publisher_for(connection)
+        publisher = await emitter_for(connection)
         await asyncio.gather(*(publisher.publish(sample_order(f"ord_{n}")) for n in range(count)))
         await eventually(lambda: _depth_is(connection, QUEUE.parked, count))
 

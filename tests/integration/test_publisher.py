@@ -24,7 +24,7 @@ from shared import headers as h
 from shared.config import load_integrations
 from shared.settings import RetrySettings, Settings
 from tests.support.cli import eventyard
-from tests.support.events import connected, drain, publisher_for, queue_depth, sample_order
+from tests.support.events import connected, drain, emitter_for, queue_depth, sample_order
 from tests.support.receiver import Receiver, serving
 from tests.support.services import running
 from tests.support.toml import write_integrations
@@ -66,7 +66,7 @@ async def yard(
         connection = await stack.enter_async_context(
             connected(settings.broker_url.get_secret_value())
         )
-        publisher = await publisher_for(connection)
+        publisher = await emitter_for(connection)
 
         async def publish(n: int) -> list[str]:
             events = [await publisher.publish(sample_order(f"ord_{i}")) for i in range(n)]

@@ -11,7 +11,7 @@ import orjson
 
 from shared.settings import Settings
 from tests.support.cli import eventyard
-from tests.support.events import connected, publisher_for, sample_order
+from tests.support.events import connected, emitter_for, sample_order
 from tests.support.services import free_port
 from tests.support.toml import write_integrations
 
@@ -28,7 +28,7 @@ async def test_once_prints_depths_consumers_and_parked(settings: Settings) -> No
     applied = await asyncio.to_thread(eventyard, settings, "topology", "apply")
     assert applied.returncode == 0, applied.stderr
     async with connected(settings.broker_url.get_secret_value()) as connection:
-        publisher = await publisher_for(connection)
+        publisher = await emitter_for(connection)
         for n in range(3):
             await publisher.publish(sample_order(f"ord_{n}"))
         channel = await connection.channel(publisher_confirms=True)

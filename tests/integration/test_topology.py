@@ -6,7 +6,7 @@ import asyncio
 
 from shared.settings import Settings
 from tests.support.cli import eventyard
-from tests.support.events import connected, publisher_for, sample_order
+from tests.support.events import connected, emitter_for, sample_order
 
 
 async def test_apply_is_idempotent_and_show_reports_depths(settings: Settings) -> None:
@@ -14,7 +14,7 @@ async def test_apply_is_idempotent_and_show_reports_depths(settings: Settings) -
     first = await asyncio.to_thread(eventyard, settings, "topology", "apply")
     second = await asyncio.to_thread(eventyard, settings, "topology", "apply")
     async with connected(settings.broker_url.get_secret_value()) as connection:
-        publisher = await publisher_for(connection)
+        publisher = await emitter_for(connection)
         for n in range(3):
             await publisher.publish(sample_order(f"ord_{n}"))
     shown = await asyncio.to_thread(eventyard, settings, "topology", "show")

@@ -19,7 +19,7 @@ from shared.gateway import EndpointPolicy
 from shared.gateway.testing import harness
 from shared.settings import Settings
 from tests.integration.test_email import run_email
-from tests.support.events import drain, publisher_for, queue_depth
+from tests.support.events import drain, emitter_for, queue_depth
 from tests.support.smtp import Mailbox, smtp_server
 from tests.support.waiting import eventually
 
@@ -91,7 +91,7 @@ async def test_a_requested_subject_with_a_line_break_is_parked_once_and_never_se
     with smtp_server(Mailbox()) as mailbox:
         service, conn = await run_email(settings, mailbox)
         async with service, conn as connection:
-            await (await publisher_for(connection)).publish(request)
+            await (await emitter_for(connection)).publish(request)
             await eventually(lambda: queue_depth(connection, SEND_QUEUE.parked))
             [parked] = await drain(connection, SEND_QUEUE.parked)
     assert parked.headers[h.ATTEMPTS] == 1

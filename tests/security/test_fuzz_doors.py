@@ -50,7 +50,7 @@ from shared.decoding import decode_event
 from shared.errors import ContractError
 from shared.http import json_app
 from shared.metrics import Metrics
-from shared.publishing import Confirmer, EventPublisher
+from shared.publishing import Confirmer, Emitter
 from shared.redact import Redactor
 from shared.topology import EVENTS_EXCHANGE, Topology
 
@@ -138,12 +138,12 @@ def http_door(confirmer: RecordingConfirmer) -> Starlette:
         name: Source(name, config, (secrets.get(name, PLAIN_SECRET),))
         for name, config in SOURCES.items()
     }
-    publisher = EventPublisher(
+    emitter = Emitter(
         cast(Confirmer, confirmer), source="eventyard/intake", metrics=Metrics("intake")
     )
     endpoint = WebhookEndpoint(
         sources,
-        router=Router(SOURCES, publisher),
+        router=Router(SOURCES, emitter),
         parker=Parker(cast(Confirmer, confirmer), QUEUE, Redactor()),
         metrics=IntakeMetrics(CollectorRegistry()),
         dedupe=Deduplicator(),
@@ -306,7 +306,7 @@ class Dropped:
 
 
 def drop_consumer(confirmer: RecordingConfirmer) -> StepConsumer:
-    publisher = EventPublisher(
+    emitter = Emitter(
         cast(Confirmer, confirmer), source="eventyard/intake", metrics=Metrics("intake")
     )
     context = ConsumerContext(
@@ -314,12 +314,12 @@ def drop_consumer(confirmer: RecordingConfirmer) -> StepConsumer:
         version="fuzz",
         topology=Topology((QUEUE,), (0.2, 0.4), 3),
         confirmer=cast(Confirmer, confirmer),
-        publisher=publisher,
+        emitter=emitter,
         metrics=Metrics("intake"),
         redactor=Redactor(),
         default_prefetch=10,
     )
-    router = Router(SOURCES, publisher)
+    router = Router(SOURCES, emitter)
     return StepConsumer(Step(QUEUE, republisher(router), decoder=decode_dropped), context)
 
 

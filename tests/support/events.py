@@ -12,7 +12,7 @@ from aio_pika.abc import AbstractConnection
 from contracts.orders import OrderCreatedV1
 from shared.broker import publish_channel
 from shared.metrics import Metrics
-from shared.publishing import Confirmer, EventPublisher
+from shared.publishing import Confirmer, Emitter
 
 
 def sample_order(order_id: str = "ord_1") -> OrderCreatedV1:
@@ -29,10 +29,10 @@ async def connected(url: str) -> AsyncIterator[AbstractConnection]:
         yield connection
 
 
-async def publisher_for(connection: AbstractConnection, source: str = "tests") -> EventPublisher:
+async def emitter_for(connection: AbstractConnection, source: str = "tests") -> Emitter:
     """The project's publish API on a fresh confirm channel."""
     confirmer = Confirmer(await publish_channel(connection), timeout=5)
-    return EventPublisher(confirmer, source=source, metrics=Metrics("tests"))
+    return Emitter(confirmer, source=source, metrics=Metrics("tests"))
 
 
 async def queue_depth(connection: AbstractConnection, name: str) -> int:

@@ -14,7 +14,7 @@ async def rounds(*findings: list[Finding]) -> list[str]:
     kit, report = HandlerKit(service="health"), HealthReport()
     for found in findings:
         for change in report.record(found):
-            await announce(kit.publisher, change, CRITICALITY)
+            await announce(kit.emitter, change, CRITICALITY)
     return [s.event()["data"]["integration"] for s in kit.broker.published()]
 
 

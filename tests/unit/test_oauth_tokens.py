@@ -16,7 +16,7 @@ from services.intake.oauth import NONCE_COOKIE, OAuthRoutes, endpoints, load_pro
 from shared.config import OAuthProviderConfig
 from shared.gateway import Gateway
 from shared.gateway.testing import PUBLIC_ADDRESS, harness
-from shared.publishing import EventPublisher
+from shared.publishing import Emitter
 from shared.redact import Redactor
 
 AUTH = "https://auth.example.com"
@@ -39,7 +39,7 @@ def token_for(n: int) -> str:
     return f"gho_{n:04d}C7e42F292c6912E7710c838347Ae17"
 
 
-class RecordingPublisher:
+class RecordingEmitter:
     def __init__(self) -> None:
         self.published: list[Contract] = []
 
@@ -74,11 +74,11 @@ class SignIns:
             redactor=self.redactor,
         )
         self.gateway = RecordingGateway(h.gateway)
-        self.publisher = RecordingPublisher()
+        self.emitter = RecordingEmitter()
         routes = OAuthRoutes(
             {"gh": load_provider("gh", CONFIG)},
             gateway=cast(Gateway, self.gateway),
-            publisher=cast(EventPublisher, self.publisher),
+            emitter=cast(Emitter, self.emitter),
             redactor=self.redactor,
         )
         self.app = Starlette(routes=routes.routes())
@@ -116,7 +116,7 @@ async def test_sign_ins_leave_no_token_behind_in_the_redactor() -> None:
     sign_ins = SignIns(echo_token=False)
     for _ in range(5):
         assert await sign_ins.sign_in() == "https://app.example/welcome"
-    assert len(sign_ins.publisher.published) == 5
+    assert len(sign_ins.emitter.published) == 5
     for n in range(1, 6):
         assert sign_ins.redactor.clean(token_for(n)) == token_for(n)
     assert sign_ins.redactor.clean("client-secret-0123") == "***"
