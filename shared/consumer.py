@@ -319,7 +319,7 @@ class StepConsumer:
             )
 
     def _child(self, counter: Counter, label: str) -> Counter:
-        # One label lookup per ladder step or reason, not one per failed message.
+        # One label lookup per rung or reason, not one per failed message.
         key = (id(counter), label)
         child = self._children.get(key)
         if child is None:

@@ -30,8 +30,8 @@ class Metrics:
         )
         self.retried = Counter(
             f"{PREFIX}_messages_retried_total",
-            "Messages sent up the retry ladder, by the ladder step they went to.",
-            ["service", "queue", "step"],
+            "Messages sent up the retry ladder, by the rung (retry.30s …) they went to.",
+            ["service", "queue", "rung"],
             registry=r,
         )
         self.parked = Counter(
