@@ -102,6 +102,10 @@ class IntegrationConfig(Catalogue):
     allow_private_network: bool = False
     max_response_bytes: int = Field(default=MIB, ge=1)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    # A follow-up step that calls this integration: `module:factory`, where factory(gateway,
+    # name) returns the handler. order-followup runs it on its own queue, bound to `events`.
+    step: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    events: list[str] = Field(default_factory=lambda: ["order.created.v1"], min_length=1)
 
 
 class EmailConfig(Catalogue):

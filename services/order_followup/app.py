@@ -12,7 +12,8 @@ from contracts.orders import (
     OrderCrmSyncedV1,
     OrderWarehouseNotifiedV1,
 )
-from services.order_followup.handlers import notify_warehouse, request_confirmation, sync_to_crm
+from services.order_followup.handlers import request_confirmation
+from services.order_followup.steps import handler_for, integration_steps, step_queue
 from shared.config import IntegrationsFile
 from shared.consumer import Step
 from shared.service import Runtime, ServiceDefinition, Wiring
@@ -21,33 +22,30 @@ from shared.topology import WorkQueue
 log = logging.getLogger(__name__)
 
 NAME = "order-followup"
-_ORDER_CREATED = (OrderCreatedV1.key(),)
-CRM_QUEUE = WorkQueue(f"{NAME}.crm", _ORDER_CREATED, service=NAME)
-CONFIRMATION_QUEUE = WorkQueue(f"{NAME}.confirmation", _ORDER_CREATED, service=NAME)
-WAREHOUSE_QUEUE = WorkQueue(f"{NAME}.warehouse", _ORDER_CREATED, service=NAME)
+CONFIRMATION_QUEUE = WorkQueue(f"{NAME}.confirmation", (OrderCreatedV1.key(),), service=NAME)
+CRM_QUEUE = step_queue("crm", None)
+WAREHOUSE_QUEUE = step_queue("warehouse", None)
 
 
-def queues(_: IntegrationsFile) -> Sequence[WorkQueue]:
-    """CRM sync, confirmation email and warehouse notice: three queues, one event."""
-    return [CRM_QUEUE, CONFIRMATION_QUEUE, WAREHOUSE_QUEUE]
+def queues(integrations: IntegrationsFile) -> Sequence[WorkQueue]:
+    """The confirmation email's queue and one per integration step (CRM, warehouse, …)."""
+    return [CONFIRMATION_QUEUE, *(step.queue for step in integration_steps(integrations))]
 
 
 async def wire(runtime: Runtime) -> Wiring:
     """Each step on its own queue; a step whose integration is not configured waits unconsumed."""
-    accepts = (OrderCreatedV1,)
-    steps = [Step(CONFIRMATION_QUEUE, request_confirmation(), accepts=accepts)]
-    for queue, integration, make in (
-        (CRM_QUEUE, "crm", sync_to_crm),
-        (WAREHOUSE_QUEUE, "warehouse", notify_warehouse),
-    ):
-        if integration in runtime.integrations.integrations:
-            steps.append(Step(queue, make(runtime.gateway, integration), accepts=accepts))
-        else:
+    steps = [Step(CONFIRMATION_QUEUE, request_confirmation(), accepts=(OrderCreatedV1,))]
+    for step in integration_steps(runtime.integrations):
+        config = runtime.integrations.integrations.get(step.integration)
+        if config is None:
             log.warning(
                 "no [integrations.%s] in the integrations file: %s keeps its messages unconsumed",
-                integration,
-                queue.name,
+                step.integration,
+                step.queue.name,
             )
+            continue
+        handler = handler_for(step, config, runtime.gateway)
+        steps.append(Step(step.queue, handler, accepts=step.accepts))
     return Wiring(steps=steps)
 
 
