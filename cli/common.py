@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Coroutine, Sequence
@@ -16,7 +17,7 @@ from services.catalog import build_topology
 from shared import event_loop
 from shared.broker import connect, redacted_url
 from shared.config import IntegrationsFile, load_integrations
-from shared.errors import ConfigError
+from shared.errors import ConfigError, PublishError, UnroutableError
 from shared.settings import Settings
 from shared.topology import Topology
 
@@ -82,6 +83,14 @@ async def open_connection(settings: Settings, name: str) -> Any:
     """A plain broker connection, or exit 1 saying which broker could not be reached."""
     try:
         return await connect(settings, name)
+    except (
+        aiormq.exceptions.AuthenticationError,
+        aiormq.exceptions.ProbableAuthenticationError,
+    ) as error:
+        fail(
+            f"the broker at {redacted_url(settings)} refused the login "
+            f"({type(error).__name__}): check the user name and password"
+        )
     except (ConnectionError, OSError, TimeoutError) as error:
         fail(f"cannot reach the broker at {redacted_url(settings)}: {type(error).__name__}")
     except aiormq.exceptions.AMQPError as error:
@@ -93,8 +102,53 @@ async def open_connection(settings: Settings, name: str) -> Any:
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a command's coroutine."""
-    return event_loop.run(coroutine)
+    """Run a command's coroutine; what the broker refuses or breaks ends it in one line."""
+    quiet_client_logs()
+    try:
+        return event_loop.run(coroutine)
+    except aiormq.exceptions.ChannelClosed as error:
+        fail(refusal(error))
+    except aiormq.exceptions.ChannelInvalidStateError:
+        fail("the broker closed the channel this command was using; try again")
+    except ConnectionError as error:  # aiormq's AMQPConnectionError is one: the broker went away
+        fail(f"lost the broker mid-command: {one_line(error)}")
+    except UnroutableError as error:
+        fail(f"not stored: {error} (run `eventyard topology apply`?)")
+    except PublishError as error:
+        cause = error.__cause__
+        if isinstance(cause, aiormq.exceptions.ChannelClosed):  # e.g. no exchange `events`
+            fail(f"not stored: {refusal(cause)}")
+        fail(f"not stored: {error}")
+
+
+def refusal(error: aiormq.exceptions.ChannelClosed) -> str:
+    """One line saying what the broker refused, and what to do about it."""
+    said = f"the broker refused: {one_line(error)}"
+    if isinstance(error, aiormq.exceptions.ChannelPreconditionFailed):
+        return (
+            f"{said}; a queue or exchange of that name was declared otherwise (by another "
+            "application, or an older eventyard): give the yard a vhost of its own"
+        )
+    if isinstance(error, aiormq.exceptions.ChannelNotFoundEntity):
+        return f"{said}; run `eventyard topology apply`"
+    if isinstance(error, aiormq.exceptions.ChannelAccessRefused):
+        return f"{said}; this user lacks the permission (SECURITY.md: Broker permissions)"
+    return said
+
+
+def one_line(error: BaseException) -> str:
+    """The error's text on one line, or its class name when it has none."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def quiet_client_logs() -> None:
+    """Keep the broker client's own log lines off the terminal: `fail` says what went wrong."""
+    # With no handler configured, Python prints a library's warnings and errors to stderr
+    # itself (logging.lastResort); `run SERVICE` configures logging, and still gets them.
+    for name in ("aiormq", "aio_pika"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            logger.addHandler(logging.NullHandler())
 
 
 def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:

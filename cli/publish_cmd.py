@@ -15,7 +15,7 @@ from contracts.base import Contract
 from contracts.registry import UnknownContractError, lookup_key
 from shared.broker import publish_channel
 from shared.decoding import explain
-from shared.errors import PublishError, UnroutableError
+from shared.errors import UnroutableError
 from shared.metrics import Metrics
 from shared.publishing import Confirmer, Emitter
 
@@ -44,8 +44,6 @@ def publish(
                 )
             except UnroutableError:
                 fail(f"no queue is bound for {key}; nothing was stored (run `topology apply`?)")
-            except PublishError as error:
-                fail(f"not stored: {error}")
             return event.id
 
     typer.echo(run(go()))

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
 
 import typer
 
-from cli.common import EXIT_BAD_INPUT, EXIT_FAILED, fail, load
+from cli.common import EXIT_BAD_INPUT, EXIT_FAILED, fail, load, run
 from services.catalog import SERVICES
-from shared import event_loop
 from shared.errors import ConfigError
 from shared.logs import configure_logging
 from shared.service import run_service
@@ -38,15 +38,28 @@ def run_command(
             EXIT_BAD_INPUT,
         )
     settings, integrations, topology = load()
+    port = port or definition.default_port
+    check_port(definition.name, settings.http_host, port)
     configure_logging(definition.name, settings.log_level)
     try:
-        event_loop.run(
-            run_service(
-                definition, settings, integrations, topology, port=port or definition.default_port
-            )
-        )
+        run(run_service(definition, settings, integrations, topology, port=port))
     except ConfigError as error:  # e.g. a secret the integrations file names is not set
         fail(f"{definition.name}: {error}", EXIT_BAD_INPUT)
+
+
+def check_port(service: str, host: str, port: int) -> None:
+    """Exit 1 in one line when the service could not listen on `host:port` (taken, say)."""
+    # Found by the HTTP server only mid-start, it would end the process from inside the event
+    # loop, logging a traceback. Bound as asyncio binds: every address, SO_REUSEADDR.
+    try:
+        for family, kind, proto, _, address in socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        ):
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+    except OSError as error:
+        fail(f"{service}: cannot listen on {host}:{port}: {error.strerror or error}")
 
 
 def run_all(base_port: int | None) -> int:
@@ -55,7 +68,9 @@ def run_all(base_port: int | None) -> int:
     children = {}
     for offset, (name, definition) in enumerate(SERVICES.items()):
         port = definition.default_port if base_port is None else base_port + offset
-        command = [sys.executable, "-m", "cli.main", "run", name, "--port", str(port)]
+        # -P: the current directory stays off sys.path, so a `cli/` of the user's own
+        # (many projects have one) cannot stand in for ours in the children.
+        command = [sys.executable, "-P", "-m", "cli.main", "run", name, "--port", str(port)]
         children[name] = subprocess.Popen(command)  # noqa: S603
     stopping = False
 

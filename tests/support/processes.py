@@ -79,6 +79,7 @@ class ServiceProcess:
             self.process = subprocess.Popen(
                 [
                     sys.executable,
+                    "-P",  # as `run all` starts its children: the cwd cannot shadow `cli`
                     "-m",
                     "cli.main",
                     "run",

@@ -60,7 +60,7 @@ async def yard_running(
     log = workdir / "yard.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "run", "all", "--base-port", str(base)],
+            [sys.executable, "-P", "-m", "cli.main", "run", "all", "--base-port", str(base)],
             env=environment(settings, **secrets),
             stdout=sink,
             stderr=subprocess.STDOUT,
