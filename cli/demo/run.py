@@ -6,29 +6,31 @@ import asyncio
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 import orjson
 
+from cli.common import open_connection
 from cli.demo.mailbox import follow
 from cli.demo.observer import Observer
+from cli.demo.running import START_OWN, DemoError, ladder_text, running_topology
 from cli.demo.script import Narrator, Order, new_order_id, order_paid, stop
-from cli.demo.standins import CRM_PORT, PARTNER_PORT, WAREHOUSE_PORT, StandIns
+from cli.demo.standins import CRM_PORT, PARTNER_PORT, WAREHOUSE_PORT, StandIns, standins_served
 from cli.local import local_gateway, service_urls
 from services.catalog import SERVICES
 from services.publisher.signing import signature_headers
-from shared.broker import connect
+from shared.broker import redacted_url
 from shared.config import IntegrationsFile
 from shared.errors import EventyardError
-from shared.http import http_server
 from shared.redact import Redactor
 from shared.settings import Settings
-from shared.topology import Topology
+from shared.topology import Topology, declare
 
 DEMO_DIR = Path(__file__).parent
 DEMO_CONFIG = DEMO_DIR / "eventyard.demo.toml"
@@ -44,34 +46,6 @@ def demo_environment() -> dict[str, str]:
             name, value = line.split("=", 1)
             values[name.strip()] = value.strip()
     return {**values, **{k: v for k, v in os.environ.items() if k in values}}
-
-
-@asynccontextmanager
-async def standins_served(standins: StandIns) -> AsyncIterator[None]:
-    """Serve the three stand-ins on their fixed loopback ports."""
-    servers = [
-        http_server(app, "127.0.0.1", port)
-        for app, port in (
-            (standins.partner(), PARTNER_PORT),
-            (standins.crm(), CRM_PORT),
-            (standins.warehouse(), WAREHOUSE_PORT),
-        )
-    ]
-    tasks = [asyncio.create_task(s.serve()) for s in servers]
-    try:
-        for server, task in zip(servers, tasks, strict=True):
-            while not server.started:
-                if task.done():
-                    raise EventyardError(
-                        f"cannot serve the stand-ins on ports {PARTNER_PORT}-{WAREHOUSE_PORT}: "
-                        "is another demo running?"
-                    )
-                await asyncio.sleep(0.02)
-        yield
-    finally:
-        for server in servers:
-            server.should_exit = True
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class Demo:
@@ -93,6 +67,7 @@ class Demo:
         self._topology = topology
         self._base_port = base_port
         self._start = start
+        self._started_own = False
         self._out = out
         self._record = record
         env = demo_environment()
@@ -108,22 +83,39 @@ class Demo:
         say = self.narrator.say
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self._gateway.aclose)
-            if not await self._all_ready():
-                if not self._start:
-                    say("no services answer at " + self._urls["intake"] + " (run `make run`)", "✗")
-                    return 1
-                say("no services answer; starting all five with the demo's integrations file")
-                await stack.enter_async_context(self._services())
+            connection = await open_connection(self._settings, "eventyard-demo")
+            stack.push_async_callback(connection.close)
+            if await self._all_ready():
+                self._topology = await running_topology(
+                    self._gateway,
+                    connection,
+                    own=self._topology,
+                    integrations=self._integrations,
+                    services=f"the services at {self._urls['intake']}",
+                    broker=redacted_url(self._settings),
+                )
+                say(
+                    f"using the services already running at {self._urls['intake']}; "
+                    f"their retry ladder: {ladder_text(self._topology)}"
+                )
+            elif not self._start:
+                raise DemoError(
+                    f"no services answer at {self._urls['intake']}: run `eventyard demo` "
+                    "without --no-start, which starts them with the demo's integrations file"
+                )
             else:
-                say(f"using the services already running at {self._urls['intake']} …")
+                say("no services answer; starting all five with the demo's integrations file")
+                async with await connection.channel() as channel:  # a refusal shows at once
+                    await declare(channel, self._topology)
+                await stack.enter_async_context(self._services())
             await stack.enter_async_context(standins_served(self.standins))
             say(
                 f"stand-ins up: partner :{PARTNER_PORT} (verifies signatures), CRM :{CRM_PORT}, "
                 f"warehouse :{WAREHOUSE_PORT}; mail goes to the console provider"
             )
-            connection = await connect(self._settings, "eventyard-demo")
-            stack.push_async_callback(connection.close)
-            await Observer(connection, self._topology, self.narrator.feed).start()
+            watched = await Observer(connection, self._topology, self.narrator.feed).start()
+            if not watched:
+                say("none of the retry ladder's exchanges exist here: retries go unnarrated", "!")
             mail_path = self._integrations.email.console_path
             if mail_path is not None:
                 follower = asyncio.create_task(follow(mail_path, self.narrator.feed))
@@ -135,8 +127,6 @@ class Demo:
     async def _story(self) -> int:
         say = self.narrator.say
         first = await self._send("Ada Lovelace", "London")
-        if first is None:
-            return 1
         if not await self.narrator.until(
             lambda: {"crm", "warehouse", "mail", "partner"} <= first.seen, within=30
         ):
@@ -144,8 +134,6 @@ class Demo:
         say("order 1 went through every step. Now the CRM goes down.", "★")
         self.standins.crm_down = True
         second = await self._send("Grace Hopper", "Arlington")
-        if second is None:
-            return 1
         ladder = sum(self._topology.delays[: CRM_FAILURES_BEFORE_RECOVERY + 1])
         if not await self.narrator.until(
             lambda: (
@@ -180,7 +168,7 @@ class Demo:
             and hit.body["order"]["order_id"] == order.order_id
         )
 
-    async def _send(self, name: str, city: str) -> Order | None:
+    async def _send(self, name: str, city: str) -> Order:
         order = Order(new_order_id())
         self.narrator.orders[order.order_id] = order
         body = order_paid(order.order_id, name, city)
@@ -200,12 +188,12 @@ class Demo:
                 headers={**headers, "content-type": "application/json"},
             )
         except EventyardError as error:
-            self.narrator.say(
-                f"intake refused it: {error}. Are the running services using "
-                f"the demo's integrations file ({DEMO_CONFIG})?",
-                "✗",
-            )
-            return None
+            if self._started_own:
+                raise DemoError(f"intake refused the demo's order: {error}") from error
+            raise DemoError(
+                f"intake at {self._urls['intake']} refused the demo's order ({error}): the "
+                f"services there run another integrations file than the demo's; {START_OWN}"
+            ) from error
         event_id = answer.json().get("event_id")
         self.narrator.say(
             f"intake stored it and answered {answer.status_code}: "
@@ -244,35 +232,38 @@ class Demo:
     @asynccontextmanager
     async def _services(self) -> AsyncIterator[None]:
         env = {**os.environ, **demo_environment(), "EVENTYARD_CONFIG": str(DEMO_CONFIG)}
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "cli.main",
-            "run",
-            "all",
-            "--base-port",
-            str(self._base_port),
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while not await self._all_ready():
-                if process.returncode is not None or time.monotonic() > deadline:
-                    raise EventyardError("the services did not start (try `make run` to see why)")
-                await asyncio.sleep(0.3)
-            self.narrator.say("all five services are ready", "✓")
-            yield
-        finally:
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(process.wait(), 45)
-                except TimeoutError:
-                    process.kill()
-                    await process.wait()
-            self.narrator.say("stopped the services the demo started")
+        with tempfile.TemporaryFile() as log:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-P",  # as `run all` does: a `cli/` in the current directory is not ours
+                "-m",
+                "cli.main",
+                "run",
+                "all",
+                "--base-port",
+                str(self._base_port),
+                env=env,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=log,
+            )
+            try:
+                deadline = time.monotonic() + 60
+                while not await self._all_ready():
+                    if process.returncode is not None or time.monotonic() > deadline:
+                        raise DemoError(f"the services did not start: {first_complaint(log)}")
+                    await asyncio.sleep(0.3)
+                self._started_own = True
+                self.narrator.say("all five services are ready", "✓")
+                yield
+            finally:
+                if process.returncode is None:
+                    process.send_signal(signal.SIGTERM)
+                    try:
+                        await asyncio.wait_for(process.wait(), 45)
+                    except TimeoutError:
+                        process.kill()
+                        await process.wait()
+                self.narrator.say("stopped the services the demo started")
 
     def _write_record(self) -> None:
         if self._record is None:
@@ -283,3 +274,12 @@ class Demo:
             "orders": {k: sorted(v.seen) for k, v in self.narrator.orders.items()},
         }
         self._record.write_bytes(orjson.dumps(record, default=str, option=orjson.OPT_INDENT_2))
+
+
+def first_complaint(log: IO[bytes]) -> str:
+    """The first `eventyard: …` line the services printed, or where to look when there is none."""
+    log.seek(0)
+    for line in log.read().decode("utf-8", "replace").splitlines():
+        if line.startswith("eventyard: "):
+            return line.removeprefix("eventyard: ")
+    return "try `make run` to see why"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +16,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.intake.signatures import VerificationError, verify
+from shared.errors import EventyardError
+from shared.http import http_server
 
 PARTNER_PORT, CRM_PORT, WAREHOUSE_PORT = 9101, 9102, 9103
 
@@ -128,3 +132,31 @@ class StandIns:
                 Route("/health", health, methods=["GET"]),
             ]
         )
+
+
+@asynccontextmanager
+async def standins_served(standins: StandIns) -> AsyncIterator[None]:
+    """Serve the three stand-ins on their fixed loopback ports."""
+    servers = [
+        http_server(app, "127.0.0.1", port)
+        for app, port in (
+            (standins.partner(), PARTNER_PORT),
+            (standins.crm(), CRM_PORT),
+            (standins.warehouse(), WAREHOUSE_PORT),
+        )
+    ]
+    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    try:
+        for server, task in zip(servers, tasks, strict=True):
+            while not server.started:
+                if task.done():
+                    raise EventyardError(
+                        f"cannot serve the stand-ins on ports {PARTNER_PORT}-{WAREHOUSE_PORT}: "
+                        "is another demo running?"
+                    )
+                await asyncio.sleep(0.02)
+        yield
+    finally:
+        for server in servers:
+            server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)

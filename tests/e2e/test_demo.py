@@ -13,7 +13,7 @@ import orjson
 from cli.demo.mailbox import parse
 from cli.demo.run import DEMO_CONFIG, demo_environment
 from services.catalog import SERVICES
-from shared.settings import Settings
+from shared.settings import RetrySettings, Settings
 from tests.support.cli import environment
 from tests.support.services import free_port_block
 from tests.support.yard import yard_running
@@ -21,12 +21,14 @@ from tests.support.yard import yard_running
 MAIL_LOG = Path("/tmp/eventyard-demo-mail.log")  # the demo integrations file's console_path
 
 
-def demo(settings: Settings, base_port: int, record: Path, *options: str) -> tuple[int, str]:
-    """Run `eventyard demo` as a user would; its exit code and what it printed."""
+def run_demo(
+    settings: Settings, base_port: int, record: Path, *options: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `eventyard demo` as a user would, on the test's broker."""
     env = environment(settings)
     env.pop("EVENTYARD_CONFIG")  # the demo brings its own integrations file
     env.pop("EVENTYARD_RETRY__DELAYS")  # and its own short ladder (demo.env)
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "cli.main", "demo", "--base-port", str(base_port),
          "--record", str(record), *options],
         env=env,
@@ -35,6 +37,11 @@ def demo(settings: Settings, base_port: int, record: Path, *options: str) -> tup
         timeout=180,
         check=False,
     )  # fmt: skip
+
+
+def demo(settings: Settings, base_port: int, record: Path, *options: str) -> tuple[int, str]:
+    """Run `eventyard demo`; its exit code and everything it printed."""
+    result = run_demo(settings, base_port, record, *options)
     return result.returncode, result.stdout + result.stderr
 
 
@@ -67,6 +74,50 @@ async def test_demo_uses_services_already_running_as_make_run_starts_them(
         code, out = await asyncio.to_thread(demo, settings, base, record, "--no-start")
     assert code == 0, out
     assert f"using the services already running at http://127.0.0.1:{base}" in out
+    check_narration(out, record)
+
+
+async def test_demo_after_run_all_without_its_config_says_in_one_line_what_to_run_instead(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # Given `eventyard run all` with the default configuration: no integrations, the
+    # production ladder (none of the demo's stand-ins, sources or ladder steps)
+    production = settings.model_copy(update={"retry": RetrySettings()})
+    async with yard_running(production, {}, {}, tmp_path) as yard:
+        base = int(yard.url("intake").rsplit(":", 1)[1])
+
+        # When the demo is run against them
+        result = await asyncio.to_thread(run_demo, settings, base, tmp_path / "record.json")
+
+    # Then it says in one line that they cannot carry its orders, and what to run instead
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith(
+        f"eventyard: the services at http://127.0.0.1:{base} run another integrations file"
+    )
+    assert line.endswith("stop them and run `eventyard demo`, which starts its own")
+
+
+async def test_demo_reads_the_retry_ladder_of_the_services_running(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # Given the services run the demo's integrations file on a ladder the demo does not know
+    # (no step of it is one of demo.env's: retry.1s, retry.2s, retry.5s, …)
+    theirs = settings.model_copy(update={"retry": RetrySettings(delays=[3, 6, 12, 24])})
+    secrets = {k: v for k, v in demo_environment().items() if k.startswith("DEMO_")}
+    async with yard_running(theirs, DEMO_CONFIG, secrets, tmp_path) as yard:
+        base = int(yard.url("intake").rsplit(":", 1)[1])
+        record = tmp_path / "record.json"
+
+        # When the demo is run against them
+        code, out = await asyncio.to_thread(demo, settings, base, record, "--no-start")
+
+    # Then it narrates the CRM's retries on their ladder, and the story completes
+    assert code == 0, out
+    assert "their retry ladder: retry.3s, retry.6s, retry.12s, retry.24s" in out
+    assert "the broker holds it on retry.3s" in out
     check_narration(out, record)
 
 
