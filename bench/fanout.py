@@ -37,7 +37,7 @@ from bench.infra import (
     until_count,
     wait_ready,
 )
-from services.catalog import build_topology
+from services.yard import build_topology
 from shared.config import IntegrationsFile
 from shared.settings import RetrySettings, Settings
 from shared.topology import EVENTS_EXCHANGE, PARKED_SUFFIX, declare

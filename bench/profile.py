@@ -45,7 +45,7 @@ from bench.infra import (
 )
 from bench.intake import SECRET, start_intake, webhook_body
 from bench.publish import prepare
-from services.catalog import build_topology
+from services.yard import build_topology
 from shared.config import IntegrationsFile
 from shared.settings import Settings
 from shared.topology import EVENTS_EXCHANGE, WorkQueue, work_queue_arguments

@@ -11,7 +11,7 @@ from typing import Any
 
 from bench.core import BenchConfig
 from bench.infra import Proc, eventyard_env, port, spawn, stop_all, wait_ready
-from services.catalog import SERVICES
+from services.yard import SERVICES
 from tests.support.toml import write_integrations
 
 

@@ -13,7 +13,7 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from services.catalog import build_topology
+from services.yard import build_topology
 from shared import event_loop
 from shared.broker import connect, redacted_url
 from shared.config import IntegrationsFile, load_integrations

@@ -6,16 +6,10 @@ from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry
 
-from services.catalog import SERVICES
 from shared.gateway import EndpointPolicy, Gateway
 from shared.redact import Redactor
 
 LOCAL_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-
-
-def service_urls(host: str = "127.0.0.1", base_port: int = 8000) -> dict[str, str]:
-    """Each service's base URL when they run on consecutive ports (as `run all` starts them)."""
-    return {name: f"http://{host}:{base_port + n}" for n, name in enumerate(SERVICES)}
 
 
 def local_gateway(

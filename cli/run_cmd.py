@@ -11,7 +11,7 @@ import time
 import typer
 
 from cli.common import EXIT_BAD_INPUT, EXIT_FAILED, fail, load, run
-from services.catalog import SERVICES
+from services.yard import SERVICES, ports
 from shared.errors import ConfigError
 from shared.logs import configure_logging
 from shared.service import run_service
@@ -66,8 +66,7 @@ def run_all(base_port: int | None) -> int:
     """Supervise one process per service; when one exits or a signal comes, stop them all."""
     load()  # fail fast on a bad integrations file, before starting five processes
     children = {}
-    for offset, (name, definition) in enumerate(SERVICES.items()):
-        port = definition.default_port if base_port is None else base_port + offset
+    for name, port in ports(base_port).items():
         # -P: the current directory stays off sys.path, so a `cli/` of the user's own
         # (many projects have one) cannot stand in for ours in the children.
         command = [sys.executable, "-P", "-m", "cli.main", "run", name, "--port", str(port)]

@@ -12,8 +12,8 @@ import orjson
 from aio_pika.abc import AbstractConnection
 from prometheus_client.parser import text_string_to_metric_families
 
-from cli.local import local_gateway, service_urls
-from services.catalog import SERVICES
+from cli.local import local_gateway
+from services.yard import SERVICES, service_urls
 from shared.config import IntegrationsFile
 from shared.errors import EventyardError
 from shared.parking import QueueCounter

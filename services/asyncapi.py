@@ -10,7 +10,7 @@ from contracts.base import DROP, Contract
 from contracts.envelope import CONTENT_TYPE, MAX_ID, MAX_SOURCE, MAX_SUBJECT, PRINTABLE
 from contracts.export import schema_of
 from contracts.registry import CONTRACTS, UnknownContractError, lookup_key
-from services.catalog import SERVICES
+from services.yard import SERVICES
 from shared.topology import EVENTS_EXCHANGE, INTAKE_QUEUE, Topology
 from shared.version import eventyard_version
 

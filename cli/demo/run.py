@@ -22,9 +22,9 @@ from cli.demo.observer import Observer
 from cli.demo.running import START_OWN, DemoError, ladder_text, running_topology
 from cli.demo.script import Narrator, Order, new_order_id, order_paid, stop
 from cli.demo.standins import CRM_PORT, PARTNER_PORT, WAREHOUSE_PORT, StandIns, standins_served
-from cli.local import local_gateway, service_urls
-from services.catalog import SERVICES
+from cli.local import local_gateway
 from services.publisher.signing import signature_headers
+from services.yard import SERVICES, service_urls
 from shared.broker import redacted_url
 from shared.config import IntegrationsFile
 from shared.errors import EventyardError

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from services.catalog import build_topology
 from services.order_followup.app import DEFINITION as ORDER_FOLLOWUP
+from services.yard import build_topology
 from shared.config import load_integrations
 from shared.settings import Settings
 from tests.support.cli import environment

@@ -12,7 +12,7 @@ import orjson
 
 from cli.demo.mailbox import parse
 from cli.demo.run import DEMO_CONFIG, demo_environment
-from services.catalog import SERVICES
+from services.yard import SERVICES
 from shared.settings import RetrySettings, Settings
 from tests.support.cli import environment
 from tests.support.services import free_port_block

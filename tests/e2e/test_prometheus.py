@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from services.catalog import SERVICES
+from services.yard import SERVICES
 from shared.settings import Settings
 from tests.support.services import free_port
 from tests.support.tools import needs_tool

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from services.catalog import SERVICES
+from services.yard import SERVICES, service_urls
+from services.yard import ports as yard_ports
 from shared.settings import Settings
 from tests.support.cli import environment
 from tests.support.services import free_port_block
@@ -23,7 +24,7 @@ DECOY = 'open("decoy-imported", "w").close()\nraise SystemExit("the decoy cli/ w
 
 async def test_run_all_starts_every_service_and_stops_on_sigterm(settings: Settings) -> None:
     base = free_port_block(len(SERVICES))
-    ports = [base + n for n in range(len(SERVICES))]
+    ports = list(yard_ports(base).values())
     process = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "run", "all", "--base-port", str(base)],
         env=environment(settings),
@@ -60,7 +61,7 @@ async def test_run_all_from_a_directory_with_a_cli_package_of_its_own(
     for module in ("__init__.py", "main.py"):
         (project / "cli" / module).write_text(DECOY)
     base = free_port_block(len(SERVICES))
-    urls = {name: f"http://127.0.0.1:{base + n}" for n, name in enumerate(SERVICES)}
+    urls = service_urls(base_port=base)
 
     # When `eventyard run all` is started from there
     log = tmp_path / "run-all.log"

@@ -10,9 +10,9 @@ import httpx
 import orjson
 from pydantic import SecretStr
 
-from services.catalog import build_topology
 from services.email.app import DEFINITION as EMAIL
 from services.health.app import DEFINITION as HEALTH
+from services.yard import build_topology
 from shared.config import IntegrationsFile, load_integrations
 from shared.parking import depth
 from shared.settings import HealthSettings, Settings

@@ -17,9 +17,9 @@ import pytest
 from aio_pika.abc import AbstractConnection
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.catalog import build_topology
 from services.publisher.app import DEFINITION as PUBLISHER
 from services.publisher.switches import state
+from services.yard import build_topology
 from shared import headers as h
 from shared.config import load_integrations
 from shared.settings import RetrySettings, Settings

@@ -22,9 +22,9 @@ from contracts.registry import envelope_model
 from contracts.users import UserAuthenticatedV1
 from contracts.webhooks import WebhookReceivedV1
 from services.asyncapi import document
-from services.catalog import build_topology
 from services.intake.app import QUEUE
 from services.intake.sources import load_source
+from services.yard import build_topology
 from shared import headers as h
 from shared.config import IntegrationsFile, SourceConfig
 from shared.errors import ConfigError

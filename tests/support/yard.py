@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from services.catalog import SERVICES
+from services.yard import SERVICES, service_urls
 from shared.settings import Settings
 from tests.support.cli import environment
 from tests.support.services import free_port_block
@@ -56,7 +56,7 @@ async def yard_running(
     else:
         write_integrations(settings.config, config)
     base = free_port_block(len(SERVICES))
-    urls = {name: f"http://127.0.0.1:{base + n}" for n, name in enumerate(SERVICES)}
+    urls = service_urls(base_port=base)
     log = workdir / "yard.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
