@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -37,19 +36,29 @@ def explain(error: ValidationError, prefix: str = "", *, limit: int | None = MAX
     return f"{text}; and {extra} more" if extra > 0 else text
 
 
-@contextmanager
-def contract_errors(prefix: str = "") -> Iterator[None]:
+class contract_errors:  # lower case: it reads as the function it stands in for
     """Turn what looking up and validating a contract raises into one ContractError saying why.
 
     The one place pydantic's ValidationError, a malformed key's or JSON's ValueError and an
-    unknown contract become the yard's error; every door and decoder validates inside it.
+    unknown contract become the yard's error; every door and decoder validates inside it. A
+    class rather than a generator-based context manager: it runs twice for every message.
     """
-    try:
-        yield
-    except ValidationError as error:
-        raise ContractError(prefix + explain(error)) from error
-    except (ValueError, UnknownContractError) as error:
-        raise ContractError(prefix + str(error)) from error
+
+    __slots__ = ("_prefix",)
+
+    def __init__(self, prefix: str = "") -> None:
+        self._prefix = prefix
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: object
+    ) -> None:
+        if isinstance(error, ValidationError):
+            raise ContractError(self._prefix + explain(error)) from error
+        if isinstance(error, ValueError | UnknownContractError):
+            raise ContractError(self._prefix + str(error)) from error
 
 
 def contract_for(message: AbstractIncomingMessage, body: Any | None = None) -> Resolved:
