@@ -189,16 +189,20 @@ class HandlerKit:
     async def run(
         self,
         handler: Handler,
-        event: Contract | CloudEvent[Any] | aio_pika.Message,
+        event: Contract | CloudEvent[Any] | aio_pika.Message | MemoryMessage,
         *,
         attempt: int = 1,
         queue: str = "tests.step",
         accepts: tuple[type[Contract], ...] = (),
         decoder: Decoder = decode_event,
     ) -> HandlerResult:
-        """Deliver `event` (a payload, an event, or a raw message) to `handler` at `attempt`."""
-        message = self._message(event, attempt)
-        incoming = MemoryMessage.of(message, routing_key=message.type or queue)
+        """Deliver `event` (a payload, an event, or a raw message) to `handler` at `attempt`
+        (a MemoryMessage arrives exactly as given)."""
+        if isinstance(event, MemoryMessage):
+            incoming = event
+        else:
+            message = self._message(event, attempt)
+            incoming = MemoryMessage.of(message, routing_key=message.type or queue)
         step = Step(WorkQueue(queue), handler, accepts=accepts, decoder=decoder)
         consumer = StepConsumer(step, self._context())
         before = len(self.broker.sent)

@@ -17,14 +17,12 @@ import time
 import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any, cast
 
 import httpx
 import orjson
 import pytest
-from aio_pika import Message
 from aio_pika.abc import AbstractIncomingMessage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -43,16 +41,14 @@ from services.intake.metrics import IntakeMetrics
 from services.intake.routing import Parker, Router
 from services.intake.sources import Source
 from services.intake.webhooks import WebhookEndpoint
-from shared import headers as h
 from shared.config import SourceConfig
-from shared.consumer import ConsumerContext, Step, StepConsumer
 from shared.decoding import decode_event
 from shared.errors import ContractError
 from shared.http import json_app
 from shared.metrics import Metrics
 from shared.publishing import Confirmer, Emitter
 from shared.redact import Redactor
-from shared.topology import EVENTS_EXCHANGE, Topology
+from shared.testing import HandlerKit, MemoryBroker, MemoryMessage
 
 CI_EXAMPLES = 300
 LONG_EXAMPLES = 5000
@@ -86,29 +82,6 @@ def memory_bounded() -> Iterator[None]:
     assert peak < MEMORY_BOUND, f"one input took {peak / 2**20:.1f} MiB"
 
 
-@dataclass
-class SentCopy:
-    exchange: str
-    routing_key: str
-    message: Message
-
-
-@dataclass
-class RecordingConfirmer:
-    """Confirms every publish at once and remembers it."""
-
-    sent: list[SentCopy] = field(default_factory=list)
-
-    async def send(
-        self, exchange: str, routing_key: str, message: Message, *, mandatory: bool = True
-    ) -> None:
-        self.sent.append(SentCopy(exchange, routing_key, message))
-
-    def routed(self) -> list[str]:
-        """The routing keys of the events published to the `events` exchange."""
-        return [s.routing_key for s in self.sent if s.exchange == EVENTS_EXCHANGE]
-
-
 def contract_of(routing_key: str) -> type[Contract]:
     return lookup_key(routing_key)
 
@@ -132,19 +105,18 @@ SOURCES = {
 }
 
 
-def http_door(confirmer: RecordingConfirmer) -> Starlette:
+def http_door(broker: MemoryBroker) -> Starlette:
     secrets = {"standard": SECRET}
     sources = {
         name: Source(name, config, (secrets.get(name, PLAIN_SECRET),))
         for name, config in SOURCES.items()
     }
-    emitter = Emitter(
-        cast(Confirmer, confirmer), source="eventyard/intake", metrics=Metrics("intake")
-    )
+    confirmer = cast(Confirmer, broker)
+    emitter = Emitter(confirmer, source="eventyard/intake", metrics=Metrics("intake"))
     endpoint = WebhookEndpoint(
         sources,
         router=Router(SOURCES, emitter),
-        parker=Parker(cast(Confirmer, confirmer), QUEUE, Redactor()),
+        parker=Parker(confirmer, QUEUE, Redactor()),
         metrics=IntakeMetrics(CollectorRegistry()),
         dedupe=Deduplicator(),
         budget=BodyBudget(64 * 1024 * 1024),
@@ -249,18 +221,18 @@ def test_the_http_door_never_answers_500_nor_routes_what_it_may_not(budget: int)
     def fuzz(
         source: str, body: bytes, sign: bool, webhook_id: str, headers: dict[str, str]
     ) -> None:
-        confirmer = RecordingConfirmer()
+        broker = MemoryBroker()
         sent = dict(headers)
         if sign:
             sent.update(signed(source, body, webhook_id or "x", headers))
         with memory_bounded():
-            answer = asyncio.run(post(http_door(confirmer), source, body, sent))
+            answer = asyncio.run(post(http_door(broker), source, body, sent))
         assert answer.status_code in STATUSES, answer.text
         assert answer.json(), "every answer says what happened"
-        for key in confirmer.routed():
-            assert contract_of(key).PRODUCERS.allow(INTAKE_HTTP), key
+        for routed in broker.published():
+            assert contract_of(routed.routing_key).PRODUCERS.allow(INTAKE_HTTP), routed
         if answer.status_code != 202:
-            assert confirmer.sent == []
+            assert broker.sent == []
 
     fuzz()
 
@@ -272,55 +244,6 @@ async def post(app: Starlette, source: str, body: bytes, headers: dict[str, str]
 
 
 # --- the drop door ---------------------------------------------------------------------------
-
-
-@dataclass
-class FakeChannel:
-    is_closed: bool = False
-
-
-@dataclass
-class Dropped:
-    """An AMQP message as a producer may drop it, with what the consumer did to it."""
-
-    body: bytes
-    content_type: str | None = None
-    content_encoding: str | None = None
-    type: str | None = None
-    message_id: str | None = None
-    app_id: str | None = None
-    correlation_id: str | None = None
-    timestamp: datetime | None = None
-    headers: dict[str, Any] = field(default_factory=dict)
-    priority: int | None = None
-    reply_to: str | None = None
-    routing_key: str | None = QUEUE.name
-    channel: FakeChannel = field(default_factory=FakeChannel)
-    outcomes: list[str] = field(default_factory=list)
-
-    async def ack(self) -> None:
-        self.outcomes.append("ack")
-
-    async def nack(self, requeue: bool = True) -> None:
-        self.outcomes.append("nack")
-
-
-def drop_consumer(confirmer: RecordingConfirmer) -> StepConsumer:
-    emitter = Emitter(
-        cast(Confirmer, confirmer), source="eventyard/intake", metrics=Metrics("intake")
-    )
-    context = ConsumerContext(
-        service="intake",
-        version="fuzz",
-        topology=Topology((QUEUE,), (0.2, 0.4), 3),
-        confirmer=cast(Confirmer, confirmer),
-        emitter=emitter,
-        metrics=Metrics("intake"),
-        redactor=Redactor(),
-        default_prefetch=10,
-    )
-    router = Router(SOURCES, emitter)
-    return StepConsumer(Step(QUEUE, republisher(router), decoder=decode_dropped), context)
 
 
 def envelope(contract: type[Contract], data: Any, **override: Any) -> dict[str, Any]:
@@ -351,7 +274,7 @@ envelope_overrides = st.dictionaries(
 
 
 @st.composite
-def dropped_messages(draw: st.DrawFn) -> Dropped:
+def dropped_messages(draw: st.DrawFn) -> MemoryMessage:
     contract = draw(contracts)
     # Half the messages carry plausible properties, so their bodies reach validation and routing.
     odd = draw(st.booleans())
@@ -379,8 +302,9 @@ def dropped_messages(draw: st.DrawFn) -> Dropped:
     ) or draw(payload)
     header_values = short_text | st.integers() | st.binary(max_size=40) | st.just("y" * 2000)
     claimed = CONTENT_TYPE if as_event else None
-    return Dropped(
+    return MemoryMessage(
         body=body,
+        routing_key=QUEUE.name,
         content_type=prop(claimed, st.sampled_from(["application/json", ""]), short_text),
         content_encoding=prop(None, st.sampled_from(["utf-8", "gzip", "br"]), short_text),
         type=prop(None if as_event else contract.key(), short_text),
@@ -396,22 +320,24 @@ def dropped_messages(draw: st.DrawFn) -> Dropped:
 def test_the_drop_door_parks_bad_input_at_once_and_routes_only_what_it_may(budget: int) -> None:
     @fuzz_settings(budget)
     @given(message=dropped_messages())
-    def fuzz(message: Dropped) -> None:
-        confirmer = RecordingConfirmer()
-        consumer = drop_consumer(confirmer)
+    def fuzz(message: MemoryMessage) -> None:
+        kit = HandlerKit(service="intake")
+        drop_step = republisher(Router(SOURCES, kit.emitter))
         with memory_bounded():
-            asyncio.run(consumer._on_message(cast(AbstractIncomingMessage, message)))
+            result = asyncio.run(
+                kit.run(drop_step, message, queue=QUEUE.name, decoder=decode_dropped)
+            )
         # Every message ends acked, once: routed, or parked with a reason
-        assert message.outcomes == ["ack"]
-        [copy] = confirmer.sent
-        if copy.exchange == EVENTS_EXCHANGE:
-            assert contract_of(copy.routing_key).PRODUCERS.allow(DROP), copy.routing_key
+        assert message.settled == ["ack"]
+        assert result.sent == []
+        if result.acked:
+            [routed] = kit.broker.published()
+            assert contract_of(routed.routing_key).PRODUCERS.allow(DROP), routed.routing_key
         else:
             # Bad input is parked at its first attempt: nothing a producer sends climbs the ladder
-            assert (copy.exchange, copy.routing_key) == ("", QUEUE.parked)
-            assert copy.message.headers[h.ATTEMPTS] == 1
-            assert copy.message.headers[h.REASON] == "contract"
-            assert copy.message.body == message.body
+            assert (result.outcome, result.reason, result.attempts) == ("parked", "contract", 1)
+            assert result.copy is not None
+            assert result.copy.message.body == message.body
 
     fuzz()
 
@@ -423,7 +349,7 @@ def test_the_drop_door_parks_bad_input_at_once_and_routes_only_what_it_may(budge
 def test_the_decoder_raises_only_contract_errors(budget: int) -> None:
     @fuzz_settings(budget)
     @given(message=dropped_messages())
-    def fuzz(message: Dropped) -> None:
+    def fuzz(message: MemoryMessage) -> None:
         incoming = cast(AbstractIncomingMessage, message)
         for decode in (decode_event, decode_dropped):
             try:
