@@ -31,6 +31,7 @@ NAMES = {
     6: "waiting",
     7: "memory",
     8: "scaleout",
+    9: "deliver",
 }
 FULL = {
     "rounds": 3,
@@ -41,6 +42,7 @@ FULL = {
     "waiting_messages": 10_000,
     "waiting_seconds": 20.0,
     "memory_messages": 100_000,
+    "deliver_seconds": 15.0,
 }
 QUICK = {
     "rounds": 1,
@@ -51,6 +53,7 @@ QUICK = {
     "waiting_messages": 200,
     "waiting_seconds": 1.0,
     "memory_messages": 300,
+    "deliver_seconds": 3.0,
 }
 
 
@@ -82,6 +85,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--waiting-messages", type=int, help="messages on the ladder (6)")
     p.add_argument("--waiting-seconds", type=float, help="CPU window while they wait (6)")
     p.add_argument("--memory-messages", type=int, help="messages per memory phase (7)")
+    p.add_argument("--deliver-seconds", type=float, help="longest window of a delivery round (9)")
     p.add_argument(
         "--no-peers", action="store_true", help="comparison 1 without Dramatiq and Celery"
     )
@@ -138,6 +142,7 @@ def config_from(args: argparse.Namespace, workdir: Path) -> BenchConfig:
         waiting_messages=int(pick("waiting_messages")),
         waiting_seconds=float(pick("waiting_seconds")),
         memory_messages=int(pick("memory_messages")),
+        deliver_seconds=float(pick("deliver_seconds")),
         workdir=workdir,
         peers=not args.no_peers,
         memory_publisher=not args.memory_without_destination,
@@ -154,6 +159,7 @@ ENTRY_POINTS = {
     6: ("bench.waiting", "waiting"),
     7: ("bench.memory", "memory"),
     8: ("bench.consume", "scale_out"),
+    9: ("bench.deliver", "deliver"),
 }
 
 

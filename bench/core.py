@@ -30,6 +30,7 @@ class BenchConfig:
     waiting_seconds: float
     memory_messages: int
     workdir: Path
+    deliver_seconds: float = 15.0
     broker_url: str = ""
     peers: bool = True  # Dramatiq and Celery in comparison 1
     memory_publisher: bool = True  # comparison 7 with a destination (the publisher delivers)
@@ -59,11 +60,37 @@ class Row:
 
 @dataclass
 class Target:
-    """One target of the issue and whether this run met it (None: not measurable here)."""
+    """One target of the issue and whether this run met it (None: not measurable here).
+
+    `value` is the figure that decides it (a ratio, or milliseconds, µs, % as `unit` says) and
+    `threshold` the bound it is held to, `sense` "min" (at least) or "max" (at most).
+    """
 
     text: str
     met: bool | None
     detail: str = ""
+    value: float | None = None
+    threshold: float | None = None
+    sense: str = ""
+    unit: str = "x"
+
+
+def at_least(text: str, value: float | None, threshold: float, unit: str = "x") -> Target:
+    """A target met when `value` >= `threshold`; not measured when `value` is None."""
+    return _bounded(text, value, threshold, "min", unit)
+
+
+def at_most(text: str, value: float | None, threshold: float, unit: str = "x") -> Target:
+    """A target met when `value` <= `threshold`; not measured when `value` is None."""
+    return _bounded(text, value, threshold, "max", unit)
+
+
+def _bounded(text: str, value: float | None, threshold: float, sense: str, unit: str) -> Target:
+    if value is None or value != value:  # None or NaN
+        return Target(text, None, "not measured", None, threshold, sense, unit)
+    met = value >= threshold if sense == "min" else value <= threshold
+    detail = f"{value:.2f}x" if unit == "x" else f"{value:,.1f} {unit}"
+    return Target(text, met, detail, value, threshold, sense, unit)
 
 
 @dataclass
@@ -212,8 +239,6 @@ def chunks(count: int, size: int) -> Iterable[range]:
         yield range(start, min(count, start + size))
 
 
-def ratio_target(text: str, ratio: float | None, at_least: float) -> Target:
-    """A target met when `ratio` is at least `at_least`; not measured when it is None."""
-    if ratio is None:
-        return Target(text, None, "not measured")
-    return Target(text, ratio >= at_least, f"{ratio:.2f}x")
+def ratio_target(text: str, ratio: float | None, at_least_: float) -> Target:
+    """A target met when `ratio` is at least `at_least_`; not measured when it is None."""
+    return at_least(text, ratio, at_least_)

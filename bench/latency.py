@@ -16,7 +16,7 @@ from aio_pika.abc import AbstractConnection
 
 from bench import progress
 from bench.consume import DELIVERY_LIMIT
-from bench.core import BenchConfig, Measurement, Row, Section, Target, interleave, percentile
+from bench.core import BenchConfig, Measurement, Row, Section, at_most, interleave, percentile
 from bench.infra import (
     SENT_HEADER,
     OrderEvents,
@@ -112,13 +112,7 @@ async def latency(config: BenchConfig, connection: AbstractConnection) -> Sectio
                         None if name == "raw aio-pika" else f"raw aio-pika @ {rate}/s", 2)
                 )  # fmt: skip
         ratio = section.ratio_of(f"eventyard @ {rate}/s", f"raw aio-pika @ {rate}/s", "p99 ms")
-        section.targets.append(
-            Target(
-                f"eventyard p99 <= 2x raw's at {rate} msg/s",
-                None if ratio is None else ratio <= 2.0,
-                "not measured" if ratio is None else f"{ratio:.2f}x",
-            )
-        )
+        section.targets.append(at_most(f"eventyard p99 <= 2x raw's at {rate} msg/s", ratio, 2.0))
     section.notes.append(
         f"{config.latency_seconds:g} s of steady load per round after {WARMUP} warm-up "
         f"messages; persistent messages into a quorum queue, prefetch {config.prefetch}; "

@@ -1,4 +1,4 @@
-"""publisher: fans events out to destinations, each on its own queue with its own pace."""
+"""publisher: delivers events to destinations, each on its own queue with its own pace."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from contracts.deliveries import DeliveryFailedV1, DeliverySucceededV1
 from services.publisher.delivery import Deliverer, Destination
-from services.publisher.fanout import destination_queue, fan_out
+from services.publisher.fanout import destination_queue, legacy_fanout
 from services.publisher.metrics import PublisherMetrics
 from services.publisher.status import destinations_route
 from services.publisher.switches import Switches
@@ -16,33 +16,29 @@ from shared.service import Runtime, ServiceDefinition, Wiring
 from shared.topology import WorkQueue
 
 NAME = "publisher"
-FANOUT_QUEUE = "publisher.fanout"
 
 
 def queues(integrations: IntegrationsFile) -> Sequence[WorkQueue]:
-    """The fan-out queue (bound to every destination's patterns) and one queue per destination."""
-    if not integrations.destinations:
-        return []
-    patterns = sorted({p for d in integrations.destinations.values() for p in d.events})
+    """One queue per destination, bound to its patterns: the broker does the fan-out."""
     return [
-        WorkQueue(FANOUT_QUEUE, tuple(patterns), service=NAME),
-        *(WorkQueue(destination_queue(name), service=NAME) for name in integrations.destinations),
+        WorkQueue(destination_queue(name), tuple(config.events), service=NAME)
+        for name, config in integrations.destinations.items()
     ]
 
 
 async def wire(runtime: Runtime) -> Wiring:
-    """One fan-out step, and one delivery step per destination with its own prefetch."""
+    """One delivery step per destination, with its own prefetch."""
     destinations = runtime.integrations.destinations
     if not destinations:
         return Wiring()
     metrics = PublisherMetrics(runtime.metrics.registry)
     switches = Switches(runtime.connection)
-    steps = [
-        Step(
-            runtime.topology.queue(FANOUT_QUEUE),
-            fan_out(destinations, runtime.emitter.confirmer, metrics),
-        )
-    ]
+    steps: list[Step] = []
+    legacy = await legacy_fanout(
+        runtime.connection, destinations, runtime.emitter.confirmer, metrics, NAME
+    )
+    if legacy is not None:
+        steps.append(legacy)
     for name, config in destinations.items():
         destination = Destination(name, config, tuple(read_secret(s) for s in config.secrets))
         handler = Deliverer(

@@ -12,7 +12,7 @@ import httpx
 from shared.errors import EventyardError, TransientError
 from shared.gateway import audit
 from shared.gateway.auth import auth_headers, credential_slots
-from shared.gateway.body import read_capped
+from shared.gateway.body import ACCEPT_ENCODING, read_capped
 from shared.gateway.endpoint import Call, HostLimiters
 from shared.gateway.errors import CircuitOpenError, HttpPermanentError
 from shared.gateway.metrics import GatewayMetrics
@@ -20,8 +20,15 @@ from shared.gateway.retry import is_breaker_failure, response_error, transport_e
 from shared.gateway.ssrf import Resolver, checked_addresses
 from shared.gateway.target import pin, port_of
 from shared.redact import Redactor
+from shared.version import eventyard_version
 
 Outcome = tuple[httpx.Response, EventyardError | None]
+# What an httpx.AsyncClient would add, with only the codings `read_capped` decodes step by step.
+DEFAULT_HEADERS = {
+    "Accept": "*/*",
+    "Accept-Encoding": ACCEPT_ENCODING,
+    "User-Agent": f"eventyard/{eventyard_version()}",
+}
 log = logging.getLogger(__name__)
 
 
@@ -30,14 +37,14 @@ class Attempter:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport,
         *,
         resolver: Resolver,
         redactor: Redactor,
         metrics: GatewayMetrics,
         clock: Callable[[], float],
     ) -> None:
-        self._client = client
+        self._transport = transport
         self._resolver = resolver
         self._redactor = redactor
         self._metrics = metrics
@@ -114,7 +121,7 @@ class Attempter:
         *others, last = requests
         for request in others:
             try:
-                return await self._client.send(request, stream=True)
+                return await self._transport.handle_async_request(request)
             except (httpx.ConnectError, httpx.ConnectTimeout) as error:
                 # Nothing was sent: the host's next address may answer (a dead replica, or
                 # an address family this machine cannot reach).
@@ -124,36 +131,37 @@ class Attempter:
                     request.url.host,
                     type(error).__name__,
                 )
-        return await self._client.send(last, stream=True)
+        return await self._transport.handle_async_request(last)
 
     async def _build(self, call: Call, credential: int | None) -> list[httpx.Request]:
         """The request, once per checked address of the host."""
         policy = call.endpoint.policy
         host = call.url.raw_host.decode("ascii")
-        async with asyncio.timeout(policy.connect_timeout):
-            addresses = await checked_addresses(
-                host,
-                port_of(call.url),
-                self._resolver,
-                allow_private=policy.allow_private_network,
-            )
-        headers = httpx.Headers(call.headers)
+        addresses = await checked_addresses(
+            host,
+            port_of(call.url),
+            self._resolver,
+            allow_private=policy.allow_private_network,
+            resolve_timeout=policy.connect_timeout,
+        )
+        headers = httpx.Headers(DEFAULT_HEADERS)
+        headers.update(call.headers)
         headers.update(auth_headers(policy, credential, self._redactor))
         if call.idempotency_key is not None:
             headers["Idempotency-Key"] = call.idempotency_key
+        timeout = httpx.Timeout(call.timeout, connect=policy.connect_timeout).as_dict()
         requests = []
         for address in addresses:
             pinned = pin(call.url, address)
             headers["Host"] = pinned.host_header
             requests.append(
-                self._client.build_request(
+                httpx.Request(
                     call.method,
                     pinned.url,
                     json=call.json,
                     content=call.content,
                     headers=headers,
-                    timeout=httpx.Timeout(call.timeout, connect=policy.connect_timeout),
-                    extensions=dict(pinned.extensions),
+                    extensions={**pinned.extensions, "timeout": timeout},
                 )
             )
         return requests

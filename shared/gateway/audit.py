@@ -1,4 +1,9 @@
-"""One audit line and one metric count per outbound attempt, whatever its outcome."""
+"""One metric count per outbound attempt, and an audit line: every failed attempt at INFO,
+successful ones at DEBUG.
+
+A successful attempt is already counted here and, for a delivery, reported as an outcome event;
+its line cost ~0.1 ms (a fifth of a delivery's CPU at full rate), so it is written only when
+`eventyard.audit` is set to DEBUG (EVENTYARD_LOG_LEVEL=debug)."""
 
 from __future__ import annotations
 
@@ -46,8 +51,12 @@ def record(metrics: GatewayMetrics, attempt: Attempt) -> None:
     metrics.attempt(
         attempt.endpoint, attempt.method, attempt.status, attempt.outcome, attempt.seconds
     )
+    level = logging.DEBUG if attempt.outcome == "success" else logging.INFO
+    if not AUDIT.isEnabledFor(level):
+        return
     duration_ms = None if attempt.seconds is None else round(attempt.seconds * 1000, 1)
-    AUDIT.info(
+    AUDIT.log(
+        level,
         "%s %s %s -> %s (%s)",
         attempt.endpoint,
         attempt.method,

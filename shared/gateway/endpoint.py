@@ -13,6 +13,9 @@ from aiolimiter import AsyncLimiter
 from shared.gateway.breaker import CircuitBreaker
 from shared.gateway.cache import ResponseCache
 from shared.gateway.policy import EndpointPolicy
+from shared.gateway.target import display_path, target_url
+
+MAX_TARGETS = 256
 
 
 class Endpoint:
@@ -29,6 +32,18 @@ class Endpoint:
         )
         self.concurrency = asyncio.Semaphore(policy.concurrency)
         self.cache = ResponseCache(clock)
+        self._targets: dict[str, tuple[httpx.URL, str]] = {}
+
+    def target(self, path: str) -> tuple[httpx.URL, str]:
+        """The URL for `path` and how it is shown, parsed once per path (most calls repeat one)."""
+        found = self._targets.get(path)
+        if found is None:
+            url = target_url(self.policy, path)
+            found = (url, display_path(url, self.policy))
+            if len(self._targets) >= MAX_TARGETS:
+                self._targets.clear()  # per-resource paths: keep the memory bounded
+            self._targets[path] = found
+        return found
 
 
 class HostLimiters:

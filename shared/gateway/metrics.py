@@ -55,6 +55,11 @@ class GatewayMetrics:
             registry=registry,
         )
 
+        # Bound children, found by a dict lookup: `labels()` validates and locks on every call.
+        # Bounded: endpoints are configured, the rest of the key is a small closed set.
+        self._attempts: dict[tuple[str, str, str, str], Counter] = {}
+        self._durations: dict[str, Histogram] = {}
+
     def watch_breaker(self, endpoint: str, state: Callable[[], BreakerState]) -> None:
         """Report the breaker's state as of each scrape (half-open begins with time alone)."""
         self.breaker_state.labels(endpoint).set_function(lambda: STATE_VALUES[state()])
@@ -63,7 +68,14 @@ class GatewayMetrics:
         self, endpoint: str, method: str, status: int | None, outcome: str, seconds: float | None
     ) -> None:
         """Count one attempt; its duration only when a request actually went out."""
-        label = method if method in KNOWN_METHODS else "OTHER"
-        self.requests.labels(endpoint, label, status_class(status), outcome).inc()
+        key = (endpoint, method, status_class(status), outcome)
+        counter = self._attempts.get(key)
+        if counter is None:
+            label = method if method in KNOWN_METHODS else "OTHER"
+            counter = self._attempts[key] = self.requests.labels(endpoint, label, *key[2:])
+        counter.inc()
         if seconds is not None:
-            self.duration.labels(endpoint).observe(seconds)
+            timer = self._durations.get(endpoint)
+            if timer is None:
+                timer = self._durations[endpoint] = self.duration.labels(endpoint)
+            timer.observe(seconds)

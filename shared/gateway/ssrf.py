@@ -131,10 +131,15 @@ def _metadata_problem(address: IPAddress) -> str | None:
 
 
 async def checked_addresses(
-    host: str, port: int, resolver: Resolver, *, allow_private: bool
+    host: str,
+    port: int,
+    resolver: Resolver,
+    *,
+    allow_private: bool,
+    resolve_timeout: float | None = None,
 ) -> list[str]:
-    """The addresses to connect to for host, in the resolver's order: resolved once, checked,
-    then used as they are (at most MAX_ADDRESSES of them)."""
+    """The addresses to connect to for host, in the resolver's order: resolved once (within
+    `resolve_timeout` s), checked, then used as they are (at most MAX_ADDRESSES of them)."""
     if _METADATA_NAME.fullmatch(host.lower().rstrip(".")):
         raise RefusedDestinationError(f"{host} is a cloud metadata name")
     literal = literal_address(host)
@@ -142,7 +147,9 @@ async def checked_addresses(
         found: list[IPAddress] = [literal]
     else:
         try:
-            found = [ipaddress.ip_address(a.split("%", 1)[0]) for a in await resolver(host, port)]
+            async with asyncio.timeout(resolve_timeout):
+                answers = await resolver(host, port)
+            found = [ipaddress.ip_address(a.split("%", 1)[0]) for a in answers]
         except OSError as error:
             raise TransientError(f"cannot resolve {host}: {type(error).__name__}") from error
         if not found:

@@ -24,7 +24,6 @@ from tests.support.waiting import eventually
 pytestmark = pytest.mark.faults
 
 WORK_QUEUES = (
-    "publisher.fanout",
     "publisher.dest.partner",
     "order-followup.crm",
     "order-followup.warehouse",

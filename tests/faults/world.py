@@ -37,7 +37,6 @@ SECRETS = {"SHOP_SECRET": SHOP_SECRET, "PARTNER_SECRET": PARTNER_SECRET}
 ORDER_SERVICES = ("intake", "publisher", "order-followup")
 WORK_QUEUES = (
     "intake",
-    "publisher.fanout",
     "publisher.dest.partner",
     "order-followup.crm",
     "order-followup.warehouse",

@@ -14,15 +14,17 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from aio_pika.abc import AbstractConnection
+from aio_pika.abc import AbstractConnection, ExchangeType
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.publisher.app import DEFINITION as PUBLISHER
+from services.publisher.fanout import LEGACY_FANOUT_QUEUE
 from services.publisher.switches import state
 from services.yard import build_topology
 from shared import headers as h
 from shared.config import load_integrations
 from shared.settings import RetrySettings, Settings
+from shared.topology import EVENTS_EXCHANGE, WorkQueue, work_queue_arguments
 from tests.support.cli import eventyard
 from tests.support.events import connected, drain, emitter_for, queue_depth, sample_order
 from tests.support.receiver import Receiver, serving
@@ -335,3 +337,29 @@ async def _acked_is(publish: Any, queue: str, n: int) -> bool:
 def _retried_or_parked(metrics: Samples, queue: str) -> float:
     consumed = "eventyard_messages_consumed_total"
     return sum(metrics.get((consumed, queue, outcome), 0.0) for outcome in ("retried", "parked"))
+
+
+async def test_a_legacy_fanout_queue_is_unbound_and_what_it_holds_is_delivered(
+    settings: Settings,
+) -> None:
+    """An upgraded broker's `publisher.fanout` stops collecting and is drained, nothing twice."""
+    async with connected(settings.broker_url.get_secret_value()) as connection:
+        channel = await connection.channel()
+        events = await channel.declare_exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC, durable=True)
+        legacy = WorkQueue(LEGACY_FANOUT_QUEUE)
+        queue = await channel.declare_queue(
+            legacy.name,
+            durable=True,
+            arguments=work_queue_arguments(legacy, settings.retry.delivery_limit),
+        )
+        await queue.bind(events, "order.*.v1")
+        held = await (await emitter_for(connection)).publish(sample_order("ord_held"))
+        assert await queue_depth(connection, legacy.name) == 1
+        receivers = {"partner": Receiver(SECRET)}
+        async with yard(settings, receivers) as publish:
+            new = await publish(2)
+            await eventually(lambda: len(receivers["partner"].hits) == 3)
+            await asyncio.sleep(0.5)
+            assert await queue_depth(connection, legacy.name) == 0
+        await queue.delete(if_unused=False, if_empty=False)
+    assert receivers["partner"].unique == dict.fromkeys([held.id, *new], 1)

@@ -198,7 +198,7 @@ async def test_secrets_stay_out_of_errors_audit_logs_and_metrics(
 
 
 async def test_each_attempt_leaves_one_audit_line(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="eventyard.audit")
+    caplog.set_level(logging.DEBUG, logger="eventyard.audit")
 
     async def handle(request: httpx.Request) -> httpx.Response:
         return await only(OLD, request)
@@ -223,4 +223,22 @@ async def test_each_attempt_leaves_one_audit_line(caplog: pytest.LogCaptureFixtu
         "rotation_index": 1,
     }
     assert isinstance(getattr(second, "duration_ms", None), float)
+    assert second.levelno == logging.DEBUG  # a success is counted; its line only on request
+    await h.gateway.aclose()
+
+
+async def test_at_info_only_failed_attempts_leave_an_audit_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="eventyard.audit")
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        return await only(OLD, request)
+
+    h = harness(handle, CRM)
+    await h.gateway.request("crm", "GET", "customers/7")
+    [line] = (r for r in caplog.records if r.name == "eventyard.audit")
+    assert line.status == 401  # type: ignore[attr-defined]
+    success = {"integration": "crm", "method": "GET", "status_class": "2xx", "outcome": "success"}
+    assert h.metric("eventyard_outbound_requests_total", **success) == 1
     await h.gateway.aclose()

@@ -172,6 +172,7 @@ async def test_a_real_transport_connects_to_the_pinned_address() -> None:
         server.close()
         await server.wait_closed()
     assert response.text == "ok"
-    request_line, host = heads[0].split(b"\r\n")[:2]
+    request_line, *lines = heads[0].split(b"\r\n")
     assert request_line == b"POST /in?n=1 HTTP/1.1"
-    assert host == f"Host: hooks.internal:{port}".encode()
+    fields = dict(line.split(b": ", 1) for line in lines if line)
+    assert {k.lower(): v for k, v in fields.items()}[b"host"] == f"hooks.internal:{port}".encode()
