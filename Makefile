@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install tools broker run demo test lint unit faults bench clean
+.PHONY: install tools broker redis run demo test lint unit faults bench clean
 
 $(BIN)/eventyard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ tools:  ## test-only tools: promtool (Debian's prometheus) and the AsyncAPI pars
 
 broker:  ## make sure RabbitMQ answers (start the local one if it is stopped)
 	scripts/ensure-rabbitmq
+
+redis:  ## make sure Redis answers, for the tests of intake's shared dedupe store
+	scripts/ensure-redis
 
 # Without an eventyard.toml of your own, `make run` uses the demo's integrations file (stand-ins
 # on loopback that `eventyard demo` serves), its stand-in secrets and a short retry ladder.
@@ -44,7 +47,7 @@ lint: install  ## ruff and mypy (strict)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
-test: install tools broker lint  ## everything CI runs: lint, then the whole suite
+test: install tools broker redis lint  ## everything CI runs: lint, then the whole suite
 	$(BIN)/pytest
 
 unit: install  ## only the tests that need no broker

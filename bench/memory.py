@@ -12,24 +12,43 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
+import tracemalloc
+import uuid
 
 from aio_pika.abc import AbstractConnection
 
 from bench import progress
-from bench.core import BenchConfig, Row, Section, Target
+from bench.core import BenchConfig, Row, Section, Target, at_most
 from bench.http_load import SignedBatch, closed_loop
 from bench.infra import OrderEvents, depth, port, progress_env, purge, spawn, stop_all, wait_for
 from bench.intake import SECRET, SECRET_ENV, webhook_body
 from bench.yard import yard
+from services.intake.dedupe import Window
+from shared.settings import DedupeSettings
 
 DESTINATION_SECRET = "whsec_" + base64.b64encode(b"bench-destination-secret-0123").decode()
 IDLE_LIMIT_MB = 80.0
 IDLE_SETTLE = 3.0
 GROWTH_LIMIT = 0.05
 CONNECTIONS = 16
-WORK_QUEUES = ("order-followup.confirmation", "email.send", "publisher.fanout",
-               "publisher.dest.sink")  # fmt: skip
+WORK_QUEUES = ("order-followup.confirmation", "email.send", "publisher.dest.sink")
 UNCONSUMED = ("order-followup.crm", "order-followup.warehouse")
+
+
+def dedupe_entry_bytes(entries: int = 20_000) -> float:
+    """Bytes one remembered delivery takes in intake's in-memory window (tracemalloc)."""
+    window = Window(entries, 86_400)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(entries):
+            # The shapes intake stores: `source:webhook-id` -> an event id.
+            window[f"shop:msg_{uuid.uuid4().hex[:12]}_{n}"] = str(uuid.uuid4())
+        gc.collect()
+        return (tracemalloc.get_traced_memory()[0] - before) / entries
+    finally:
+        tracemalloc.stop()
 
 
 async def memory(config: BenchConfig, connection: AbstractConnection) -> Section:
@@ -102,17 +121,37 @@ async def memory(config: BenchConfig, connection: AbstractConnection) -> Section
     growth = {name: (v[2] - v[1]) / v[1] for name, v in rss.items()}
     worst_growth = max(growth.values())
     section.targets = [
-        Target(
-            f"idle RSS <= {IDLE_LIMIT_MB:g} MB for each service",
-            worst_idle <= IDLE_LIMIT_MB,
-            f"largest {worst_idle:.1f} MB",
+        at_most(
+            f"idle RSS <= {IDLE_LIMIT_MB:g} MB for each service", worst_idle, IDLE_LIMIT_MB, "MB"
         ),
-        Target(
+        at_most(
             f"no growth across the second {n:,} (<= {GROWTH_LIMIT:.0%})",
-            worst_growth <= GROWTH_LIMIT,
-            ", ".join(f"{name} {g:+.1%}" for name, g in growth.items()),
+            worst_growth,
+            GROWTH_LIMIT,
+            "fraction",
         ),
     ]
+    section.targets[-1].detail = ", ".join(f"{name} {g:+.1%}" for name, g in growth.items())
+    entry = dedupe_entry_bytes()
+    window = DedupeSettings().max_entries
+    bound = max(rss["intake"]) + window * entry / 1e6
+    section.rows += [
+        Row("intake dedupe window", "bytes per remembered delivery", [entry]),
+        Row(
+            "intake", f"RSS MB bound, any number of requests (window {window:,})", [bound], digits=1
+        ),
+    ]
+    section.targets.append(
+        Target(
+            "intake RSS over 1,000,000 requests is bounded: its RSS after 2 phases + the dedupe "
+            "window (max entries x bytes per entry)",
+            None,
+            f"<= {bound:.0f} MB ({window:,} x {entry:.0f} B + {max(rss['intake']):.0f} MB)",
+            bound,
+            sense="report",
+            unit="MB",
+        )
+    )
     if not config.memory_publisher:
         section.notes.append(
             "--memory-without-destination: no destination, so the publisher only idled (its "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -15,8 +16,13 @@ from services.yard import SERVICES, ports
 from shared.errors import ConfigError
 from shared.logs import configure_logging
 from shared.service import run_service
+from shared.settings import Settings
 
 STOP_GRACE_SECONDS = 40.0
+MAX_WORKERS = 64
+# -P: the current directory stays off sys.path, so a `cli/` of the user's own (many projects
+# have one) cannot stand in for ours in the children.
+CHILD = [sys.executable, "-P", "-m", "cli.main"]
 
 
 def run_command(
@@ -25,11 +31,19 @@ def run_command(
     base_port: int | None = typer.Option(
         None, help="With `all`: ports base, base+1, … instead of 8000-8004."
     ),
+    workers: int = typer.Option(
+        1,
+        min=1,
+        max=MAX_WORKERS,
+        help="Processes of this service sharing its port (SO_REUSEPORT) and its queues.",
+    ),
+    shared_port: bool = typer.Option(False, "--shared-port", hidden=True),
 ) -> None:
-    """Start one service, or all five as separate processes that stop together."""
+    """Start one service (in --workers processes), or all five as processes that stop together."""
     if service == "all":
-        if port is not None:
-            fail("--port applies to one service; use --base-port with `all`", EXIT_BAD_INPUT)
+        if port is not None or workers != 1:
+            fail("--port and --workers apply to one service; use --base-port with `all`",
+                 EXIT_BAD_INPUT)  # fmt: skip
         raise typer.Exit(run_all(base_port))
     definition = SERVICES.get(service)
     if definition is None:
@@ -39,12 +53,45 @@ def run_command(
         )
     settings, integrations, topology = load()
     port = port or definition.default_port
-    check_port(definition.name, settings.http_host, port)
+    if workers > 1:
+        problem = workers_problem(definition.name, settings)
+        if problem is not None:
+            fail(problem, EXIT_BAD_INPUT)
+        check_port(definition.name, settings.http_host, port)
+        raise typer.Exit(run_workers(definition.name, port, workers, settings.replicas))
+    if not shared_port:  # a worker's siblings hold the port already; its parent checked it
+        check_port(definition.name, settings.http_host, port)
     configure_logging(definition.name, settings.log_level)
     try:
-        run(run_service(definition, settings, integrations, topology, port=port))
+        run(
+            run_service(
+                definition, settings, integrations, topology, port=port, shared_port=shared_port
+            )
+        )
     except ConfigError as error:  # e.g. a secret the integrations file names is not set
         fail(f"{definition.name}: {error}", EXIT_BAD_INPUT)
+
+
+def workers_problem(service: str, settings: Settings) -> str | None:
+    """Why this service cannot run in several processes as configured, if it cannot."""
+    if service == "intake" and settings.dedupe.url is None:
+        return (
+            "intake: --workers needs a shared dedupe store: set EVENTYARD_DEDUPE__URL "
+            "(redis://host:6379/0); each worker's own window would let a repeated webhook "
+            "through twice"
+        )
+    return None
+
+
+def run_workers(service: str, port: int, workers: int, replicas: int) -> int:
+    """Supervise `workers` processes of one service on one port, limits shared out among them."""
+    command = [*CHILD, "run", service, "--port", str(port), "--shared-port"]
+    env = {**os.environ, "EVENTYARD_REPLICAS": str(replicas * workers)}
+    children = {
+        f"{service} worker {n + 1}": subprocess.Popen(command, env=env)  # noqa: S603
+        for n in range(workers)
+    }
+    return supervise(children)
 
 
 def check_port(service: str, host: str, port: int) -> None:
@@ -65,12 +112,15 @@ def check_port(service: str, host: str, port: int) -> None:
 def run_all(base_port: int | None) -> int:
     """Supervise one process per service; when one exits or a signal comes, stop them all."""
     load()  # fail fast on a bad integrations file, before starting five processes
-    children = {}
-    for name, port in ports(base_port).items():
-        # -P: the current directory stays off sys.path, so a `cli/` of the user's own
-        # (many projects have one) cannot stand in for ours in the children.
-        command = [sys.executable, "-P", "-m", "cli.main", "run", name, "--port", str(port)]
-        children[name] = subprocess.Popen(command)  # noqa: S603
+    children = {
+        name: subprocess.Popen([*CHILD, "run", name, "--port", str(port)])  # noqa: S603
+        for name, port in ports(base_port).items()
+    }
+    return supervise(children)
+
+
+def supervise(children: dict[str, subprocess.Popen[bytes]]) -> int:
+    """Wait until a child exits or a signal comes; then stop them all (SIGTERM, then kill)."""
     stopping = False
 
     def stop(*_: object) -> None:

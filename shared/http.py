@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from http import HTTPStatus
 
@@ -117,6 +118,21 @@ class HttpServer(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         """Leave signals to the caller."""
         yield
+
+
+def shared_port_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
+    """A listening socket with SO_REUSEPORT: several worker processes bind the same port and
+    the kernel spreads new connections across them (`eventyard run SERVICE --workers N`)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    sock.listen(backlog)
+    sock.setblocking(False)
+    return sock
 
 
 def http_server(

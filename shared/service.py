@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import os
@@ -20,7 +21,7 @@ from shared.broker import connect_robust, publish_channel, redacted_url
 from shared.config import IntegrationsFile
 from shared.consumer import ConsumerContext, Step, StepConsumer
 from shared.gateway import Gateway, policy_for_destination, policy_for_integration
-from shared.http import ServiceApp, http_server
+from shared.http import ServiceApp, http_server, shared_port_socket
 from shared.logs import use_redactor
 from shared.metrics import Metrics
 from shared.publishing import Confirmer, Emitter
@@ -96,13 +97,19 @@ async def run_service(
     *,
     port: int,
     stop: asyncio.Event | None = None,
+    shared_port: bool = False,
 ) -> None:
-    """Run until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully."""
+    """Run until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully.
+
+    `shared_port`: listen with SO_REUSEPORT, as one of several workers on the same port.
+    """
     stop = stop or _stop_on_signals()
     metrics = Metrics(definition.name)
     state = ServiceState()
     redactor = Redactor(v for n in integrations.secret_names() if (v := os.environ.get(n)))
     redactor.add(settings.broker_url.get_secret_value())
+    if settings.dedupe.url is not None:
+        redactor.add(settings.dedupe.url.get_secret_value())
     use_redactor(redactor)  # log lines hide the configured secrets too, not only the patterns
 
     def problems() -> list[str]:
@@ -110,7 +117,7 @@ async def run_service(
         metrics.up.labels(definition.name).set(0 if found else 1)
         return found
 
-    gateway = build_gateway(integrations, metrics, redactor)
+    gateway = build_gateway(integrations, metrics, redactor, settings.replicas)
     http = ServiceApp(metrics.registry, problems, settings.http)
     server = http_server(
         http.app,
@@ -119,7 +126,8 @@ async def run_service(
         grace=settings.graceful_timeout_seconds,
         limits=settings.http,
     )
-    http_task = asyncio.create_task(server.serve(), name="http")
+    sockets = [shared_port_socket(settings.http_host, port)] if shared_port else None
+    http_task = asyncio.create_task(server.serve(sockets=sockets), name="http")
     wiring = Wiring()
     try:
         state.connection = await _connect(settings, definition.name, stop)
@@ -175,16 +183,25 @@ async def run_service(
         log.info("stopped")
 
 
-def build_gateway(integrations: IntegrationsFile, metrics: Metrics, redactor: Redactor) -> Gateway:
-    """The process's one gateway, knowing every integration and destination."""
-    return Gateway(
-        [
-            *(policy_for_integration(n, c) for n, c in integrations.integrations.items()),
-            *(policy_for_destination(n, c) for n, c in integrations.destinations.items()),
-        ],
-        registry=metrics.registry,
-        redactor=redactor,
-    )
+def build_gateway(
+    integrations: IntegrationsFile, metrics: Metrics, redactor: Redactor, replicas: int = 1
+) -> Gateway:
+    """The process's one gateway, knowing every integration and destination.
+
+    Each endpoint's rate limit is shared out between the `replicas` processes that call it (a
+    limit is the far end's, not one process's); see docs/operating.md, "Growing past one
+    machine".
+    """
+    policies = [
+        *(policy_for_integration(n, c) for n, c in integrations.integrations.items()),
+        *(policy_for_destination(n, c) for n, c in integrations.destinations.items()),
+    ]
+    if replicas > 1:
+        policies = [
+            dataclasses.replace(p, rate_limit_per_second=p.rate_limit_per_second / replicas)
+            for p in policies
+        ]
+    return Gateway(policies, registry=metrics.registry, redactor=redactor)
 
 
 def freeze_long_lived_objects() -> None:

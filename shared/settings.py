@@ -139,6 +139,27 @@ class HttpSettings(BaseModel):
         return any(address in network for network in self.operator_networks)
 
 
+class DedupeSettings(BaseModel):
+    """Where intake remembers webhook deliveries (services/intake/dedupe.py)."""
+
+    # None: a window in this process, right for one intake process. With several (`run intake
+    # --workers N`, or replicas), redis://host:6379/0 (or rediss://, unix://) shared by all.
+    url: SecretStr | None = None
+    window_seconds: float = Field(default=24 * 3600.0, gt=0)
+    # The in-process window's bound; Redis keys expire by the window alone.
+    max_entries: int = Field(default=100_000, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None and not url.get_secret_value().startswith(REDIS_SCHEMES):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return url
+
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
 class Settings(BaseSettings):
     """Everything a process reads from its environment."""
 
@@ -151,7 +172,12 @@ class Settings(BaseSettings):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    dedupe: DedupeSettings = Field(default_factory=DedupeSettings)
     prefetch: int = Field(default=100, ge=1, le=65535)
+    # Processes of this service running at once, on every machine together: each destination's
+    # and integration's rate limit is divided between them. `run SERVICE --workers N`
+    # multiplies it by N for its workers.
+    replicas: int = Field(default=1, ge=1, le=1000)
     heartbeat_seconds: int = Field(default=10, ge=0)
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
     graceful_timeout_seconds: float = Field(default=30.0, ge=0)

@@ -10,16 +10,18 @@ from contracts.orders import OrderCreatedV1
 from contracts.users import UserAuthenticatedV1
 from contracts.webhooks import WebhookReceivedV1
 from services.intake.body import BodyBudget
-from services.intake.dedupe import Deduplicator
+from services.intake.dedupe import Deduplicator, DeliveryStore, MemoryStore
 from services.intake.dropped import decode_dropped, republisher
 from services.intake.metrics import IntakeMetrics
 from services.intake.oauth import OAuthRoutes, endpoints, load_provider
+from services.intake.redis_store import RedisStore
 from services.intake.routing import Parker, Router
 from services.intake.sources import load_source
 from services.intake.webhooks import WebhookEndpoint
 from shared.config import IntegrationsFile
 from shared.consumer import Step
 from shared.service import Runtime, ServiceDefinition, Wiring
+from shared.settings import Settings
 from shared.topology import INTAKE_QUEUE, WorkQueue
 
 NAME = "intake"
@@ -43,12 +45,13 @@ async def wire(runtime: Runtime) -> Wiring:
         name: load_source(name, config) for name, config in runtime.integrations.sources.items()
     }
     router = Router(runtime.integrations.sources, runtime.emitter)
+    store = delivery_store(runtime.settings)
     endpoint = WebhookEndpoint(
         sources,
         router=router,
         parker=Parker(runtime.emitter.confirmer, QUEUE, runtime.redactor),
         metrics=IntakeMetrics(runtime.metrics.registry),
-        dedupe=Deduplicator(),
+        dedupe=Deduplicator(store),
         budget=BodyBudget(runtime.settings.http.max_body_bytes_in_flight),
     )
     providers = {}
@@ -62,6 +65,20 @@ async def wire(runtime: Runtime) -> Wiring:
     return Wiring(
         steps=[Step(QUEUE, republisher(router), prefetch=DROP_PREFETCH, decoder=decode_dropped)],
         routes=[Route("/webhooks/{source}", endpoint.handle, methods=["POST"]), *oauth.routes()],
+        on_stop=[store.aclose],
+    )
+
+
+def delivery_store(settings: Settings) -> DeliveryStore:
+    """Redis when a URL is set (several intake processes), else this process's window."""
+    dedupe = settings.dedupe
+    if dedupe.url is None:
+        return MemoryStore(dedupe.window_seconds, dedupe.max_entries)
+    # A claim outlives the longest publish (its confirm timeout), so it expires only when the
+    # process holding it died.
+    claim = settings.publish_timeout_seconds + 5
+    return RedisStore.from_url(
+        dedupe.url.get_secret_value(), window_seconds=dedupe.window_seconds, claim_seconds=claim
     )
 
 

@@ -1,4 +1,8 @@
-"""Remembers webhook deliveries for a window, so a repeated delivery is not published twice."""
+"""Remembers webhook deliveries for a window, so a repeated delivery is not published twice.
+
+The window lives in this process by default (`MemoryStore`); several intake processes or
+replicas share one in Redis (`services/intake/redis_store.py`, EVENTYARD_DEDUPE__URL).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 DAY_SECONDS = 24 * 3600
 
@@ -60,21 +65,71 @@ class Window:
             del self._by_expiry[key], self._by_use[key]
 
 
-class Deduplicator:
-    """Per-process memory of `source:webhook-id` -> event id; bounded in size and age.
+class Claim:
+    """A store's answer to "may this process publish the delivery?"."""
 
-    A delivery is remembered only once its publish was confirmed. A repeat that arrives while
-    the first is still being published waits for that outcome instead of publishing again.
-    """
+    __slots__ = ("seen", "token")
+
+    def __init__(self, *, seen: str | None = None, token: str = "") -> None:
+        self.seen = seen  # the event id it was published as, when it was
+        self.token = token  # the store's mark of this claim, for remember/release
+
+
+class DeliveryStore(Protocol):
+    """Where deliveries are remembered: this process's memory, or a store several share."""
+
+    async def claim(self, key: str) -> Claim:
+        """The event id of a delivery already published, else a claim to publish it."""
+        ...
+
+    async def remember(self, key: str, claim: Claim, event_id: str) -> None:
+        """The claimed delivery was published (confirmed) as `event_id`."""
+        ...
+
+    async def release(self, key: str, claim: Claim) -> None:
+        """The claimed delivery was not published: let the next attempt claim it."""
+        ...
+
+    async def aclose(self) -> None:
+        """Let go of connections."""
+        ...
+
+
+class MemoryStore:
+    """The embedded default: a window in this process (one intake process, no other store)."""
 
     def __init__(self, window_seconds: float = DAY_SECONDS, max_entries: int = 100_000) -> None:
         self._done = Window(max_entries, window_seconds)
+
+    async def claim(self, key: str) -> Claim:
+        """Seen if the window holds it; otherwise a claim (in-process repeats wait upstream)."""
+        return Claim(seen=self._done.get(key))
+
+    async def remember(self, key: str, claim: Claim, event_id: str) -> None:
+        """Keep it for the window."""
+        self._done[key] = event_id
+
+    async def release(self, key: str, claim: Claim) -> None:
+        """Nothing was kept for a claim."""
+
+    async def aclose(self) -> None:
+        """Nothing to close."""
+
+
+class Deduplicator:
+    """`source:webhook-id` -> event id, for a window, in a `DeliveryStore`.
+
+    A delivery is remembered only once its publish was confirmed. A repeat that arrives in
+    this process while the first is still being published waits for that outcome instead of
+    publishing again (a shared store makes repeats at other processes wait the same way).
+    """
+
+    def __init__(self, store: DeliveryStore | None = None) -> None:
+        self.store = store or MemoryStore()
         self._inflight: dict[str, asyncio.Future[str]] = {}
 
     async def once(self, key: str, publish: Callable[[], Awaitable[str]]) -> tuple[str, bool]:
         """Run `publish` unless `key` was seen; returns (event id, whether it was a repeat)."""
-        if (event_id := self._done.get(key)) is not None:
-            return event_id, True
         pending = self._inflight.get(key)
         if pending is not None:
             await asyncio.wait({pending})
@@ -84,7 +139,7 @@ class Deduplicator:
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            event_id = await publish()
+            event_id, repeat = await self._once(key, publish)
         except Exception as error:
             future.set_exception(error)
             future.exception()  # mark it retrieved: nobody else may be waiting for it
@@ -95,5 +150,16 @@ class Deduplicator:
         finally:
             self._inflight.pop(key, None)
         future.set_result(event_id)
-        self._done[key] = event_id
+        return event_id, repeat
+
+    async def _once(self, key: str, publish: Callable[[], Awaitable[str]]) -> tuple[str, bool]:
+        claim = await self.store.claim(key)
+        if claim.seen is not None:
+            return claim.seen, True
+        try:
+            event_id = await publish()
+        except BaseException:
+            await asyncio.shield(self.store.release(key, claim))
+            raise
+        await self.store.remember(key, claim, event_id)
         return event_id, False

@@ -363,3 +363,32 @@ async def test_a_legacy_fanout_queue_is_unbound_and_what_it_holds_is_delivered(
             assert await queue_depth(connection, legacy.name) == 0
         await queue.delete(if_unused=False, if_empty=False)
     assert receivers["partner"].unique == dict.fromkeys([held.id, *new], 1)
+
+
+async def test_two_publisher_processes_share_a_destinations_rate_limit(settings: Settings) -> None:
+    """Two publishers, EVENTYARD_REPLICAS=2: the destination sees its limit, not twice it."""
+    limit, count, replicas = 10, 50, 2
+    receiver = Receiver(SECRET)
+    shared = settings.model_copy(update={"replicas": replicas})
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(serving(receiver))
+        partner = destination(receiver.url, rate_limit_per_second=limit)
+        config = {"destinations": {"partner": partner}}
+        write_integrations(settings.config, config)
+        integrations = load_integrations(settings.config)
+        topology = build_topology(settings, integrations)
+        for _ in range(replicas):
+            await stack.enter_async_context(running(PUBLISHER, shared, topology, integrations))
+        connection = await stack.enter_async_context(
+            connected(settings.broker_url.get_secret_value())
+        )
+        emitter = await emitter_for(connection)
+        for i in range(count):
+            await emitter.publish(sample_order(f"ord_{i}"))
+        await eventually(lambda: len(receiver.hits) == count, timeout=30)
+    # Past the first second (each process's limiter starts with a full bucket), the pace is
+    # the destination's limit; each process alone would be allowed all of it.
+    times = sorted(hit.at for hit in receiver.hits)
+    steady = [t for t in times if t >= times[0] + 1.0]
+    rate = (len(steady) - 1) / (steady[-1] - steady[0])
+    assert rate <= limit * 1.25, f"{rate:.1f}/s to a destination limited to {limit}/s"
