@@ -26,6 +26,7 @@ PREFIX = "eventyard:intake:delivery:"
 PENDING = "pending:"
 DONE = "done:"
 POLL_SECONDS = 0.02
+WAIT_MARGIN_SECONDS = 1.0
 # Delete the key only while it still holds this process's claim.
 RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
@@ -53,7 +54,9 @@ class RedisStore:
         self._redis = client
         self._window_ms = int(window_seconds * 1000)
         self._claim_ms = int(claim_seconds * 1000)
-        self._claim_seconds = claim_seconds
+        # A repeat waits out another process's claim, and a little more: a claim of a process
+        # that died expires after claim_seconds, and then this one takes it over.
+        self._wait_seconds = claim_seconds + WAIT_MARGIN_SECONDS
         self._clock = clock
         self._release = client.register_script(RELEASE)
 
@@ -68,7 +71,7 @@ class RedisStore:
     async def claim(self, key: str) -> Claim:
         """Claim the key, or the event id it was published as (waiting out another's claim)."""
         name, token = PREFIX + key, PENDING + secrets.token_hex(8)
-        deadline = self._clock() + self._claim_seconds
+        deadline = self._clock() + self._wait_seconds
         try:
             while True:
                 if await self._redis.set(name, token, nx=True, px=self._claim_ms):
