@@ -22,6 +22,7 @@ from typing import Any, Literal, cast
 import aio_pika
 import orjson
 from aio_pika.abc import AbstractIncomingMessage
+from pamqp import commands as spec
 
 from contracts.base import Contract
 from contracts.envelope import CloudEvent
@@ -77,6 +78,28 @@ class MemoryBroker:
         if mandatory and not routable:
             raise UnroutableError(f"no queue is bound for {routing_key!r} on {exchange!r}")
         self.sent.append(Sent(exchange, routing_key, cast(aio_pika.Message, message)))
+
+    async def send_raw(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        properties: spec.Basic.Properties,
+        *,
+        mandatory: bool = True,
+    ) -> None:
+        """`send` for a body and its properties (the Confirmer's hot-path interface)."""
+        message = aio_pika.Message(
+            body,
+            headers=properties.headers,
+            content_type=properties.content_type,
+            delivery_mode=properties.delivery_mode,
+            message_id=properties.message_id,
+            correlation_id=properties.correlation_id,
+            type=properties.message_type,
+            timestamp=properties.timestamp,
+        )
+        await self.send(exchange, routing_key, message, mandatory=mandatory)
 
     def published(self) -> list[Sent]:
         """What was published to `events`."""
