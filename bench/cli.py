@@ -32,6 +32,7 @@ NAMES = {
     7: "memory",
     8: "scaleout",
     9: "deliver",
+    10: "clients",
 }
 FULL = {
     "rounds": 3,
@@ -158,8 +159,9 @@ ENTRY_POINTS = {
     5: ("bench.latency", "latency"),
     6: ("bench.waiting", "waiting"),
     7: ("bench.memory", "memory"),
-    8: ("bench.consume", "scale_out"),
+    8: ("bench.scaleout", "scale_out"),
     9: ("bench.deliver", "deliver"),
+    10: ("bench.clients", "clients"),
 }
 
 

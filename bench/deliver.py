@@ -53,7 +53,7 @@ CPU_AT_MOST_US = 600
 
 
 async def measured(
-    receiver_dir: Path, contestant: Proc, procs: list[Proc], count: int, seconds: float
+    receiver_dir: Path, contestants: list[Proc], procs: list[Proc], count: int, seconds: float
 ) -> Measurement:
     """Deliveries per second and CPU µs per delivery over the round's window."""
     await wait_for(
@@ -62,7 +62,7 @@ async def measured(
         procs=procs,
         what="the first delivery",
     )
-    started, cpu = time.monotonic(), contestant.cpu_seconds()
+    started, cpu = time.monotonic(), sum(p.cpu_seconds() for p in contestants)
     before = progress.read(receiver_dir).count
     deadline = started + seconds
     await wait_for(
@@ -73,14 +73,58 @@ async def measured(
     )
     span = time.monotonic() - started
     done = progress.read(receiver_dir).count - before
-    used = contestant.cpu_seconds() - cpu
+    used = sum(p.cpu_seconds() for p in contestants) - cpu
     return {"rate": done / span, "cpu_us": 1e6 * used / max(done, 1)}
+
+
+async def publisher_round(
+    config: BenchConfig, connection: AbstractConnection, *, processes: int
+) -> Measurement:
+    """The publisher (in `processes` processes, as replicas) drains a backlog to one receiver."""
+    events = OrderEvents()
+    settings = Settings(broker_url=config.broker_url)
+    count, seconds = config.messages, config.deliver_seconds
+    receiver_dir = config.workdir / "deliver-yard"
+    progress.reset(receiver_dir)
+    receiver_port = port()
+    toml = config.workdir / "deliver.toml"
+    table = {**destination(f"http://127.0.0.1:{receiver_port}/hook")}
+    table["concurrency"] = CONCURRENCY
+    raw_config = {"destinations": {"good": table}}
+    write_integrations(toml, raw_config)
+    integrations = IntegrationsFile.model_validate(raw_config)
+    async with connection.channel() as channel:
+        await declare(channel, build_topology(settings, integrations))
+    await fill(connection, events.key, lambda _: events.message(), count,
+               exchange=EVENTS_EXCHANGE)  # fmt: skip
+    receiver = spawn("deliver-receiver", ["bench.workers.receiver", str(receiver_port), "ok"],
+                     config.workdir, progress_env(receiver_dir))  # fmt: skip
+    env = eventyard_env(
+        config.broker_url,
+        EVENTYARD_CONFIG=str(toml),
+        EVENTYARD_GRACEFUL_TIMEOUT_SECONDS="1",
+        EVENTYARD_REPLICAS=str(processes),
+        **{SECRET_ENV: SECRET},
+    )
+    https = [port() for _ in range(processes)]
+    publishers = [
+        spawn(f"deliver-publisher-{n}", ["cli.main", "run", "publisher", "--port", str(http)],
+              config.workdir, env)
+        for n, http in enumerate(https)
+    ]  # fmt: skip
+    procs = [receiver, *publishers]
+    try:
+        for http in https:
+            await wait_ready(f"http://127.0.0.1:{http}", procs)
+        return await measured(receiver_dir, publishers, procs, count, seconds)
+    finally:
+        await stop_all(procs)
+        await purge(connection, *queues(integrations, settings))
 
 
 async def deliver(config: BenchConfig, connection: AbstractConnection) -> Section:
     """Interleaved rounds of raw delivery and the publisher."""
     events = OrderEvents()
-    settings = Settings(broker_url=config.broker_url)
     count = config.messages
     seconds = config.deliver_seconds
 
@@ -104,42 +148,13 @@ async def deliver(config: BenchConfig, connection: AbstractConnection) -> Sectio
             config.workdir,
         )  # fmt: skip
         try:
-            return await measured(receiver_dir, worker, [receiver, worker], count, seconds)
+            return await measured(receiver_dir, [worker], [receiver, worker], count, seconds)
         finally:
             await stop_all([receiver, worker])
             await purge(connection, queue)
 
     async def yard() -> Measurement:
-        receiver_dir = config.workdir / "deliver-yard"
-        progress.reset(receiver_dir)
-        receiver_port, http = port(), port()
-        toml = config.workdir / "deliver.toml"
-        table = {**destination(f"http://127.0.0.1:{receiver_port}/hook")}
-        table["concurrency"] = CONCURRENCY
-        raw_config = {"destinations": {"good": table}}
-        write_integrations(toml, raw_config)
-        integrations = IntegrationsFile.model_validate(raw_config)
-        async with connection.channel() as channel:
-            await declare(channel, build_topology(settings, integrations))
-        await fill(connection, events.key, lambda _: events.message(), count,
-                   exchange=EVENTS_EXCHANGE)  # fmt: skip
-        receiver = spawn("deliver-receiver", ["bench.workers.receiver", str(receiver_port), "ok"],
-                         config.workdir, progress_env(receiver_dir))  # fmt: skip
-        env = eventyard_env(
-            config.broker_url,
-            EVENTYARD_CONFIG=str(toml),
-            EVENTYARD_GRACEFUL_TIMEOUT_SECONDS="1",
-            **{SECRET_ENV: SECRET},
-        )
-        publisher = spawn("deliver-publisher", ["cli.main", "run", "publisher", "--port",
-                          str(http)], config.workdir, env)  # fmt: skip
-        procs = [receiver, publisher]
-        try:
-            await wait_ready(f"http://127.0.0.1:{http}", procs)
-            return await measured(receiver_dir, publisher, procs, count, seconds)
-        finally:
-            await stop_all(procs)
-            await purge(connection, *queues(integrations, settings))
+        return await publisher_round(config, connection, processes=1)
 
     contestants: dict[str, Callable[[], Awaitable[Measurement]]] = {RAW: raw, YARD: yard}
     results = await interleave(config.rounds, contestants)

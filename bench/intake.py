@@ -11,6 +11,7 @@ steady half of its median peak, open loop, for p50/p99/p99.9.
 from __future__ import annotations
 
 import base64
+import os
 import socket
 import statistics
 from collections.abc import Awaitable, Callable
@@ -39,6 +40,7 @@ from tests.support.toml import write_integrations
 
 SECRET = "whsec_" + base64.b64encode(b"bench-shop-signing-secret-0123").decode()
 SECRET_ENV = "BENCH_SHOP_SECRET"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 PEAK_HEADROOM = 8000  # signed ids per second of load, more than either server can answer
 
 
@@ -53,9 +55,12 @@ INTAKE_PLAIN = "intake without speedups (asyncio loop, h11)"
 
 
 async def start_intake(
-    config: BenchConfig, tree: Path | None = None, *, speedups: bool = True
+    config: BenchConfig, tree: Path | None = None, *, speedups: bool = True, workers: int = 1
 ) -> tuple[Proc, str]:
-    """intake as `eventyard run intake`, with one standard-webhooks source `shop`."""
+    """intake as `eventyard run intake [--workers N]`, with one standard-webhooks source `shop`.
+
+    With workers, they share the local Redis as their dedupe store (BENCH_REDIS_URL).
+    """
     toml = write_integrations(
         config.workdir / "intake.toml",
         {
@@ -72,9 +77,14 @@ async def start_intake(
     env = eventyard_env(config.broker_url, EVENTYARD_CONFIG=str(toml), **{SECRET_ENV: SECRET})
     if not speedups:
         env[SPEEDUPS_VARIABLE] = "off"
+    extra: list[str] = []
+    if workers > 1:
+        env["EVENTYARD_DEDUPE__URL"] = REDIS_URL
+        extra = ["--workers", str(workers)]
     name = ("intake" if tree is None else f"intake-{tree.name}") + ("" if speedups else "-plain")
-    proc = spawn(name, ["cli.main", "run", "intake", "--port", str(http)], config.workdir, env,
-                 tree=tree)  # fmt: skip
+    name += f"-x{workers}" if workers > 1 else ""
+    proc = spawn(name, ["cli.main", "run", "intake", "--port", str(http), *extra],
+                 config.workdir, env, tree=tree)  # fmt: skip
     url = f"http://127.0.0.1:{http}"
     await service_ready(url, [proc])
     return proc, f"{url}/webhooks/shop"

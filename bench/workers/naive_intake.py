@@ -16,8 +16,6 @@ import hashlib
 import hmac
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import aio_pika
 import orjson
@@ -40,17 +38,15 @@ def main() -> None:
     parser.add_argument("broker_url")
     parser.add_argument("secret")
     args = parser.parse_args()
-    key = base64.b64decode(args.secret.removeprefix("whsec_"))
-    exchange: aio_pika.abc.AbstractExchange | None = None
+    event_loop.run(serve(args.port, args.broker_url, args.secret))
 
-    @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        nonlocal exchange
-        connection = await aio_pika.connect_robust(args.broker_url)
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.get_exchange("events")
-        yield
-        await connection.close()
+
+async def serve(port: int, broker_url: str, secret: str) -> None:
+    """Connect to the broker, then serve the endpoint until SIGTERM."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    connection = await aio_pika.connect_robust(broker_url)
+    channel = await connection.channel(publisher_confirms=True)
+    exchange = await channel.get_exchange("events")
 
     async def receive(request: Request) -> Response:
         body = await request.body()
@@ -68,7 +64,6 @@ def main() -> None:
         payload = orjson.loads(body)
         event_id = str(uuid.uuid4())
         event = {"id": event_id, "type": "order.created", "source": "shop", "data": payload}
-        assert exchange is not None
         await exchange.publish(
             aio_pika.Message(
                 orjson.dumps(event),
@@ -80,10 +75,9 @@ def main() -> None:
         )
         return JSONResponse({"event_id": event_id}, status_code=202)
 
-    app = Starlette(
-        routes=[Route("/webhooks/{source}", receive, methods=["POST"])], lifespan=lifespan
-    )
-    event_loop.run(http_server(app, "127.0.0.1", args.port).serve())
+    app = Starlette(routes=[Route("/webhooks/{source}", receive, methods=["POST"])])
+    async with connection:
+        await http_server(app, "127.0.0.1", port).serve()
 
 
 if __name__ == "__main__":
