@@ -38,12 +38,12 @@ FULL = {
     "rounds": 3,
     "messages": 20_000,
     "fanout_messages": 2_000,
-    "http_seconds": 10.0,
-    "latency_seconds": 10.0,
+    "http_seconds": 6.0,
+    "latency_seconds": 6.0,
     "waiting_messages": 10_000,
-    "waiting_seconds": 20.0,
+    "waiting_seconds": 10.0,
     "memory_messages": 100_000,
-    "deliver_seconds": 15.0,
+    "deliver_seconds": 10.0,
 }
 QUICK = {
     "rounds": 1,
@@ -67,7 +67,11 @@ def parser() -> argparse.ArgumentParser:
         "the baseline, and writes the same as JSON. Absolute numbers drift between runs on "
         "shared machines; read the ratios.",
     )
-    p.add_argument("--quick", action="store_true", help="small sizes: a smoke check, < 1 min")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes: every ratio in < 2 min, too noisy to judge targets by",
+    )
     p.add_argument(
         "--only",
         default="",

@@ -239,10 +239,9 @@ async def consume(config: BenchConfig, connection: AbstractConnection) -> Sectio
         "raw aio-pika": bench.runner(bench.raw()),
         EVENTYARD_ASYNCIO: bench.runner(bench.eventyard(plain=True)),
     }
-    if config.peers:
+    if config.peers:  # --quick too: every ratio is computed, on small sizes
         contestants[DRAMATIQ_SAME] = bench.runner(bench.dramatiq(same_prefetch=True))
         contestants["celery solo"] = bench.runner(bench.celery("solo", 1))
-    if config.peers and not config.quick:  # --quick: one of each, to stay under a minute
         contestants[DRAMATIQ_DEFAULT] = bench.runner(bench.dramatiq(same_prefetch=False))
         contestants["celery prefork 2"] = bench.runner(bench.celery("prefork", 2))
     if config.against:

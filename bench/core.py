@@ -30,7 +30,7 @@ class BenchConfig:
     waiting_seconds: float
     memory_messages: int
     workdir: Path
-    deliver_seconds: float = 15.0
+    deliver_seconds: float = 10.0
     broker_url: str = ""
     peers: bool = True  # Dramatiq and Celery in comparison 1
     memory_publisher: bool = True  # comparison 7 with a destination (the publisher delivers)

@@ -35,7 +35,6 @@ from bench.http_load import SignedBatch, have_wrk, paced, peak
 from bench.infra import OrderEvents, Proc, eventyard_env, port, purge, spawn, stop_all, wait_for
 from bench.infra import wait_ready as service_ready
 from bench.publish import SINK, prepare, raw_round
-from shared.event_loop import SPEEDUPS_VARIABLE
 from tests.support.toml import write_integrations
 
 SECRET = "whsec_" + base64.b64encode(b"bench-shop-signing-secret-0123").decode()
@@ -51,11 +50,8 @@ def webhook_body(events: OrderEvents) -> bytes:
     )
 
 
-INTAKE_PLAIN = "intake without speedups (asyncio loop, h11)"
-
-
 async def start_intake(
-    config: BenchConfig, tree: Path | None = None, *, speedups: bool = True, workers: int = 1
+    config: BenchConfig, tree: Path | None = None, *, workers: int = 1
 ) -> tuple[Proc, str]:
     """intake as `eventyard run intake [--workers N]`, with one standard-webhooks source `shop`.
 
@@ -75,13 +71,11 @@ async def start_intake(
     )
     http = port()
     env = eventyard_env(config.broker_url, EVENTYARD_CONFIG=str(toml), **{SECRET_ENV: SECRET})
-    if not speedups:
-        env[SPEEDUPS_VARIABLE] = "off"
     extra: list[str] = []
     if workers > 1:
         env["EVENTYARD_DEDUPE__URL"] = REDIS_URL
         extra = ["--workers", str(workers)]
-    name = ("intake" if tree is None else f"intake-{tree.name}") + ("" if speedups else "-plain")
+    name = "intake" if tree is None else f"intake-{tree.name}"
     name += f"-x{workers}" if workers > 1 else ""
     proc = spawn(name, ["cli.main", "run", "intake", "--port", str(http), *extra],
                  config.workdir, env, tree=tree)  # fmt: skip
@@ -165,9 +159,6 @@ async def intake(config: BenchConfig, connection: AbstractConnection) -> Section
             NAIVE: http_round(naive_url, accepted=True),
             "bare starlette": http_round(bare_url),
         }
-        plain, plain_url = await start_intake(config, speedups=False)
-        procs.append(plain)
-        contestants[INTAKE_PLAIN] = http_round(plain_url, accepted=True)
         if config.against:
             other, other_url = await start_intake(config, config.against)
             procs.append(other)
