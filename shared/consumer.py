@@ -13,9 +13,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
-from aio_pika import Message
+import aiormq
+from aio_pika import IncomingMessage, Message
 from aio_pika.abc import (
     AbstractChannel,
     AbstractIncomingMessage,
@@ -204,7 +205,7 @@ class StepConsumer:
         except Exception as error:
             await self._fail(message, error, attempt)
             return
-        await message.ack()
+        await _ack(message)
         self._acked.inc()
         # Seconds since the event's `time`; plain floats are cheaper than datetime arithmetic.
         self._latency.observe(max(0.0, time.time() - event.time.timestamp()))
@@ -231,14 +232,14 @@ class StepConsumer:
         )
         if not await self._send_copy(message, exchange, key, failed_copy(message, failure)):
             return
-        await message.ack()
+        await _ack(message)
         self._record(decision, text)
 
     async def _defer(self, message: AbstractIncomingMessage, deferred: DeferredError) -> None:
         rung = defer(deferred, self._ctx.topology, utc_now()).rung
         if not await self._send_copy(message, rung, self._name, deferred_copy(message)):
             return
-        await message.ack()
+        await _ack(message)
         self._deferred.inc()
 
     async def _send_copy(
@@ -325,6 +326,23 @@ class StepConsumer:
         if child is None:
             child = self._children[key] = counter.labels(self._ctx.service, self._name, label)
         return child
+
+
+async def _ack(message: AbstractIncomingMessage) -> None:
+    """Ack once the work is done, without waiting for the ack's frame to be written.
+
+    aio-pika's `ack()` waits until aiormq's writer has put the frame on the socket: a task
+    switch per message that confirms nothing (the broker never answers an ack). Queued with
+    `wait=False` it is written with the next frames; if the connection dies first, the broker
+    redelivers the message, as it would had the ack been lost on the wire.
+    """
+    if isinstance(message, IncomingMessage) and message.delivery_tag is not None:
+        # aiormq's channel; its abstract type does not declare `wait`.
+        channel = cast(aiormq.Channel, message.channel)
+        await channel.basic_ack(message.delivery_tag, wait=False)
+        message.lock()  # as aio-pika's ack does: the message is settled
+    else:
+        await message.ack()
 
 
 def _open(message: AbstractIncomingMessage) -> bool:

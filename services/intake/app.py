@@ -14,7 +14,6 @@ from services.intake.dedupe import Deduplicator, DeliveryStore, MemoryStore
 from services.intake.dropped import decode_dropped, republisher
 from services.intake.metrics import IntakeMetrics
 from services.intake.oauth import OAuthRoutes, endpoints, load_provider
-from services.intake.redis_store import RedisStore
 from services.intake.routing import Parker, Router
 from services.intake.sources import load_source
 from services.intake.webhooks import WebhookEndpoint
@@ -77,6 +76,9 @@ def delivery_store(settings: Settings) -> DeliveryStore:
     # A claim outlives the longest publish (its confirm timeout), so it expires only when the
     # process holding it died.
     claim = settings.publish_timeout_seconds + 5
+    # Imported only when configured: redis-py is ~5 MB of a process that does not use it.
+    from services.intake.redis_store import RedisStore  # noqa: PLC0415
+
     return RedisStore.from_url(
         dedupe.url.get_secret_value(), window_seconds=dedupe.window_seconds, claim_seconds=claim
     )
