@@ -66,15 +66,21 @@ def event_message(
     event: CloudEvent[Any], headers: Mapping[str, Any] | None = None, *, key: str | None = None
 ) -> aio_pika.Message:
     """The persistent AMQP message that carries an event (`key`: its routing key, if known)."""
+    return message_of(event.to_json(), event_properties(event, headers, key=key))
+
+
+def message_of(body: bytes, properties: spec.Basic.Properties) -> aio_pika.Message:
+    """An aio-pika Message with these AMQP properties, where a Message rather than frames is
+    wanted (a copy to build on, a test's record of what was sent)."""
     return aio_pika.Message(
-        body=event.to_json(),
-        content_type=CONTENT_TYPE,
-        delivery_mode=DeliveryMode.PERSISTENT,
-        message_id=event.id,
-        correlation_id=event.correlationid,
-        type=key or event_key(event),
-        timestamp=event.time,
-        headers=dict(headers or {}),
+        body,
+        headers=properties.headers,
+        content_type=properties.content_type,
+        delivery_mode=properties.delivery_mode,
+        message_id=properties.message_id,
+        correlation_id=properties.correlation_id,
+        type=properties.message_type,
+        timestamp=properties.timestamp,
     )
 
 

@@ -31,7 +31,7 @@ from shared.consumer import ConsumerContext, Decoder, Handler, Step, StepConsume
 from shared.decoding import decode_event
 from shared.errors import UnroutableError
 from shared.metrics import Metrics
-from shared.publishing import Confirmer, Emitter, build_event, event_message
+from shared.publishing import Confirmer, Emitter, build_event, event_message, message_of
 from shared.redact import Redactor
 from shared.topology import EVENTS_EXCHANGE, Topology, WorkQueue
 
@@ -89,16 +89,7 @@ class MemoryBroker:
         mandatory: bool = True,
     ) -> None:
         """`send` for a body and its properties (the Confirmer's hot-path interface)."""
-        message = aio_pika.Message(
-            body,
-            headers=properties.headers,
-            content_type=properties.content_type,
-            delivery_mode=properties.delivery_mode,
-            message_id=properties.message_id,
-            correlation_id=properties.correlation_id,
-            type=properties.message_type,
-            timestamp=properties.timestamp,
-        )
+        message = message_of(body, properties)
         await self.send(exchange, routing_key, message, mandatory=mandatory)
 
     def published(self) -> list[Sent]:

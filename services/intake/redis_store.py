@@ -14,7 +14,7 @@ import asyncio
 import logging
 import secrets
 import time
-from typing import Any
+from collections.abc import Callable
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
@@ -49,7 +49,7 @@ class RedisStore:
         *,
         window_seconds: float,
         claim_seconds: float,
-        clock: Any = time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._redis = client
         self._window_ms = int(window_seconds * 1000)

@@ -71,6 +71,8 @@ class Deliverer:
         self._redactor = redactor
         self._ladder_length = ladder_length
         self._clock = clock
+        # Bound once: the success path runs per delivery, `labels()` per call would too.
+        self._succeeded = metrics.deliveries.labels(destination.name, "succeeded")
 
     async def __call__(self, incoming: Incoming[Any]) -> None:
         """Deliver one event (the consumer's handler)."""
@@ -84,7 +86,7 @@ class Deliverer:
             if not self._best_effort:
                 raise
             return  # one attempt, never parked: the failure is counted, not raised
-        self._metrics.deliveries.labels(self._name, "succeeded").inc()
+        self._succeeded.inc()
         await self._report(incoming, self._success(incoming, response, started))
 
     async def _skipped_while_disabled(self) -> bool:
