@@ -18,7 +18,8 @@ from bench import progress
 from bench.core import BenchConfig, Measurement, Section, Target, interleave, rows_from
 from bench.infra import port, progress_env, spawn, stop_all, wait_for
 
-CLIENTS = ("aiohttp", "httpx-aiohttp", "httpx", "gateway")
+# The contestants of bench.workers.client_load.
+CLIENTS = ("aiohttp", "httpx-aiohttp", "httpx-yard-pool", "httpx", "gateway")
 CONCURRENCY = (16, 64)
 
 

@@ -2,8 +2,10 @@
 
 `python -m bench.workers.client_load CLIENT URL OUT --concurrency C --requests N`, on uvloop as
 the services run. CLIENT is `httpx` (httpx's own pool), `httpx-aiohttp` (httpx over the
-gateway's aiohttp pool), `aiohttp`, or `gateway` (the yard's whole Gateway.request: SSRF check,
-breaker, limiter, response cap, audit metric). Writes {"rate", "cpu_us"} as JSON to OUT.
+`httpx-aiohttp` library's transport), `httpx-yard-pool` (httpx over the gateway's own aiohttp
+transport, `shared/gateway/pools.py`), `aiohttp`, or `gateway` (the yard's whole
+Gateway.request: SSRF check, breaker, limiter, response cap, audit metric). Writes
+{"rate", "cpu_us"} as JSON to OUT.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from pathlib import Path
 import aiohttp
 import httpx
 import uvloop
+from httpx_aiohttp import AiohttpTransport
 from prometheus_client import CollectorRegistry
 
+from bench.clients import CLIENTS
 from shared.gateway import EndpointPolicy, Gateway
 from shared.gateway.pools import AiohttpPool
 from shared.redact import Redactor
@@ -68,9 +72,13 @@ async def poster(
                 await response.read()
 
         return post_aiohttp, session.close
-    if client in ("httpx", "httpx-aiohttp"):
+    if client in ("httpx", "httpx-aiohttp", "httpx-yard-pool"):
         limits = httpx.Limits(max_connections=concurrency)
-        transport = AiohttpPool() if client == "httpx-aiohttp" else None
+        transport: httpx.AsyncBaseTransport | None = None
+        if client == "httpx-aiohttp":
+            transport = AiohttpTransport()
+        elif client == "httpx-yard-pool":
+            transport = AiohttpPool()
         hx = httpx.AsyncClient(limits=limits, transport=transport)
 
         async def post_httpx() -> None:
@@ -95,7 +103,7 @@ async def poster(
 def main() -> None:
     """Parse the arguments, measure, write the JSON."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("client", choices=["httpx", "httpx-aiohttp", "aiohttp", "gateway"])
+    parser.add_argument("client", choices=CLIENTS)
     parser.add_argument("url")
     parser.add_argument("out", type=Path)
     parser.add_argument("--concurrency", type=int, default=64)

@@ -29,6 +29,7 @@ DEFAULT_HEADERS = {
     "Accept-Encoding": ACCEPT_ENCODING,
     "User-Agent": f"eventyard/{eventyard_version()}",
 }
+_DEFAULT_FIELDS = {name.lower(): (name, value) for name, value in DEFAULT_HEADERS.items()}
 log = logging.getLogger(__name__)
 
 
@@ -144,23 +145,26 @@ class Attempter:
             allow_private=policy.allow_private_network,
             resolve_timeout=policy.connect_timeout,
         )
-        headers = httpx.Headers(DEFAULT_HEADERS)
-        headers.update(call.headers)
-        headers.update(auth_headers(policy, credential, self._redactor))
+        # Later names replace earlier ones, case-insensitively (half the cost of httpx.Headers'
+        # own `update`).
+        merged = dict(_DEFAULT_FIELDS)
+        auth = auth_headers(policy, credential, self._redactor)
+        for name, value in (*call.headers.items(), *auth.items()):
+            merged[name.lower()] = (name, value)
         if call.idempotency_key is not None:
-            headers["Idempotency-Key"] = call.idempotency_key
+            merged["idempotency-key"] = ("Idempotency-Key", call.idempotency_key)
         timeout = httpx.Timeout(call.timeout, connect=policy.connect_timeout).as_dict()
         requests = []
         for address in addresses:
             pinned = pin(call.url, address)
-            headers["Host"] = pinned.host_header
+            merged["host"] = ("Host", pinned.host_header)
             requests.append(
                 httpx.Request(
                     call.method,
                     pinned.url,
                     json=call.json,
                     content=call.content,
-                    headers=headers,
+                    headers=list(merged.values()),
                     extensions={**pinned.extensions, "timeout": timeout},
                 )
             )

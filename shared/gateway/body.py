@@ -101,6 +101,10 @@ def _source(response: httpx.Response) -> tuple[_Decoder, AsyncIterator[bytes]]:
         # Only a test double built with `content=` arrives read, decoded by httpx already (its
         # coding was still checked: a refused one is refused there too).
         return _Identity(), _once(response.content)
+    stream = response.stream
+    if isinstance(stream, httpx.AsyncByteStream):
+        # The transport's own iterator: `aiter_raw` re-chunks and wraps each chunk three times.
+        return decoder, stream.__aiter__()
     return decoder, response.aiter_raw()
 
 

@@ -7,6 +7,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Awaitable, Callable
+from functools import lru_cache
 
 from shared.errors import TransientError
 from shared.gateway.errors import RefusedDestinationError
@@ -144,22 +145,29 @@ async def checked_addresses(
         raise RefusedDestinationError(f"{host} is a cloud metadata name")
     literal = literal_address(host)
     if literal is not None:
-        found: list[IPAddress] = [literal]
-    else:
-        try:
-            async with asyncio.timeout(resolve_timeout):
-                answers = await resolver(host, port)
-            found = [ipaddress.ip_address(a.split("%", 1)[0]) for a in answers]
-        except OSError as error:
-            raise TransientError(f"cannot resolve {host}: {type(error).__name__}") from error
-        if not found:
-            raise TransientError(f"cannot resolve {host}: no addresses")
+        return list(_checked_literal(host, literal, allow_private=allow_private))
+    try:
+        async with asyncio.timeout(resolve_timeout):
+            answers = await resolver(host, port)
+        found = [ipaddress.ip_address(a.split("%", 1)[0]) for a in answers]
+    except OSError as error:
+        raise TransientError(f"cannot resolve {host}: {type(error).__name__}") from error
+    if not found:
+        raise TransientError(f"cannot resolve {host}: no addresses")
+    return _checked(host, found, allow_private=allow_private, verb="resolves to")
+
+
+@lru_cache(maxsize=256)  # the same few literal hosts, judged on every call otherwise (~15 µs)
+def _checked_literal(host: str, literal: IPAddress, *, allow_private: bool) -> tuple[str, ...]:
+    return tuple(_checked(host, [literal], allow_private=allow_private, verb="is"))
+
+
+def _checked(host: str, found: list[IPAddress], *, allow_private: bool, verb: str) -> list[str]:
     found = [_unmapped(a) for a in found]
     # One bad address refuses the host: a resolver may mix a global and a private answer.
     for address in found:
         problem = _metadata_problem(address) if allow_private else address_problem(address)
         if problem is not None:
-            verb = "is" if literal is not None else "resolves to"
             raise RefusedDestinationError(f"{host} {verb} {problem}")
     return [str(address) for address in dict.fromkeys(found)][:MAX_ADDRESSES]
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from prometheus_client import CollectorRegistry
 
-from shared.errors import TransientError
+from shared.errors import PermanentError, TransientError
 from shared.gateway import EndpointPolicy, Gateway
 from shared.gateway.testing import fake_resolver
 from shared.redact import Redactor
@@ -113,3 +113,43 @@ async def test_cookies_a_destination_sets_are_never_sent_back() -> None:
     assert len(server.heads) == 2
     assert all(b"cookie" not in head.lower().replace(b"set-cookie", b"") for head in server.heads)
     assert server.connections == 1  # and the connection was kept alive between the two
+
+
+def big_then_small() -> Serve:
+    """Answer the first request with a body over any small limit, later ones with `ok`."""
+    answered = 0
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal answered
+        body = b"x" * 5_000_000 if answered == 0 else b"ok"
+        answered += 1
+        length = str(len(body)).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\n\r\n" + body)
+        await writer.drain()
+
+    return answer
+
+
+async def test_a_body_cut_at_the_limit_closes_its_connection_and_the_next_call_works() -> None:
+    server = Server(big_then_small())
+    listener = await asyncio.start_server(server.serve, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    policy = EndpointPolicy(
+        name="hook",
+        base_url=f"http://127.0.0.1:{port}/in",
+        allow_private_network=True,
+        max_retries=0,
+        max_response_bytes=1024,
+    )
+    gateway = Gateway([policy], registry=CollectorRegistry(), redactor=Redactor())
+    try:
+        with pytest.raises(PermanentError, match="max_response_bytes"):
+            await gateway.request("hook", "POST", content=b"{}")
+        # The cut connection still holds most of the first body: reusing it would read that
+        # as the next answer. A fresh connection answers the second call.
+        assert (await gateway.request("hook", "POST", content=b"{}")).text == "ok"
+    finally:
+        await gateway.aclose()
+        listener.close()
+        await listener.wait_closed()
+    assert server.connections == 2
