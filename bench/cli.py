@@ -36,13 +36,13 @@ NAMES = {
 }
 FULL = {
     "rounds": 3,
-    "messages": 15_000,
+    "messages": 12_000,
     "fanout_messages": 2_000,
     "http_seconds": 6.0,
     "latency_seconds": 6.0,
     "waiting_messages": 10_000,
     "waiting_seconds": 10.0,
-    "memory_messages": 40_000,
+    "memory_messages": 30_000,
     "deliver_seconds": 10.0,
 }
 QUICK = {

@@ -26,7 +26,7 @@ CONCURRENCY = (16, 64)
 async def clients(config: BenchConfig, connection: AbstractConnection) -> Section:
     """Every client at every concurrency, interleaved."""
     del connection  # no broker here
-    requests = 300 if config.quick else 3000
+    requests = 300 if config.quick else 2000
     receiver_port, receiver_dir = port(), config.workdir / "clients-receiver"
     progress.reset(receiver_dir)
     receiver = spawn("clients-receiver", ["bench.workers.receiver", str(receiver_port), "ok"],

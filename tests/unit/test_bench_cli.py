@@ -28,4 +28,4 @@ def test_quick_sizes_are_smaller_and_flags_win(tmp_path: Path) -> None:
     full = config_from(parser().parse_args([]), tmp_path)
     assert quick.rounds == 2
     assert quick.messages < full.messages
-    assert quick.memory_messages < full.memory_messages == 40_000
+    assert quick.memory_messages < full.memory_messages == 30_000
