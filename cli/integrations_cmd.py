@@ -10,6 +10,7 @@ from cli.common import load, run, table
 from cli.local import local_gateway
 from shared.errors import EventyardError
 
+WATCHED = ("integration", "read")  # kinds the health service reports on
 HealthOption = typer.Option(
     "http://127.0.0.1:8004", "--health-url", help="Where the health service answers."
 )
@@ -21,7 +22,7 @@ def integrations(health_url: str = HealthOption) -> None:
     components = run(fetch_health(health_url))
     rows = []
     for kind, name, answers in config.catalogue():
-        live = components.get(f"integration:{name}") if kind == "integration" else None
+        live = components.get(f"{kind}:{name}") if kind in WATCHED else None
         health = f"{live['status']} ({live['reason']})" if live else _not_probed(kind, components)
         rows.append(
             [
@@ -44,6 +45,8 @@ def integrations(health_url: str = HealthOption) -> None:
 def _not_probed(kind: str, components: dict[str, Any]) -> str:
     if not components:
         return "unknown (health service not answering)"
+    if kind == "read":
+        return "not watched yet"
     return "not probed (no health_url)" if kind == "integration" else "-"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ from shared.service import run_service
 from shared.settings import Settings
 
 STOP_GRACE_SECONDS = 40.0
+METRICS_URLS_ENV = "EVENTYARD_HEALTH__METRICS_URLS"
 MAX_WORKERS = 64
 # -P: the current directory stays off sys.path, so a `cli/` of the user's own (many projects
 # have one) cannot stand in for ours in the children.
@@ -112,9 +114,16 @@ def check_port(service: str, host: str, port: int) -> None:
 def run_all(base_port: int | None) -> int:
     """Supervise one process per service; when one exits or a signal comes, stop them all."""
     load()  # fail fast on a bad integrations file, before starting five processes
+    placed = ports(base_port)
+    env = dict(os.environ)
+    # health reads the others' /metrics (which cached queries run stale): wherever they are.
+    env.setdefault(
+        METRICS_URLS_ENV,
+        json.dumps([f"http://127.0.0.1:{p}" for name, p in placed.items() if name != "health"]),
+    )
     children = {
-        name: subprocess.Popen([*CHILD, "run", name, "--port", str(port)])  # noqa: S603
-        for name, port in ports(base_port).items()
+        name: subprocess.Popen([*CHILD, "run", name, "--port", str(port)], env=env)  # noqa: S603
+        for name, port in placed.items()
     }
     return supervise(children)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal
+from string import Formatter
+from typing import Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -20,6 +21,7 @@ from pydantic import (
 from shared.errors import ConfigError
 
 MIB = 1024 * 1024
+_T = TypeVar("_T")
 
 
 class _Table(BaseModel):
@@ -85,6 +87,43 @@ class DestinationConfig(Catalogue):
         return patterns
 
 
+def plain_names(tables: dict[str, _T]) -> dict[str, _T]:
+    """The tables, when every name is one that queues, metrics and event types can carry."""
+    for name in tables:
+        # isascii: isalnum and islower pass "café" too, which no event type or queue takes.
+        plain = name.isascii() and name.replace("-", "").replace("_", "").isalnum()
+        if not plain or not name.islower():
+            raise ValueError(f"{name!r}: names are lower-case ASCII letters, digits, - and _")
+    return tables
+
+
+class ReadConfig(Catalogue):
+    """A cached query on an integration: `GET path`, answered from cache, in time, or by its
+    fallback (`[integrations.<name>.reads.<query>]`; shared/gateway/query.py)."""
+
+    path: str = Field(pattern=r"^/[^\s?#]*$", max_length=500)
+    ttl_seconds: float = Field(default=300.0, gt=0)
+    negative_ttl_seconds: float = Field(default=30.0, ge=0)  # a 404 is remembered this long
+    timeout_seconds: float = Field(default=2.0, gt=0)  # the most a caller waits for an answer
+    stale_for_seconds: float = Field(default=86_400.0, ge=0)  # an expired copy may stand in
+    # What answers when nothing fresh or stale does: a value, or "skip" (leave the field out).
+    fallback: dict[str, str | int | float | bool | None] | Literal["skip"] = "skip"
+    max_entries: int = Field(default=10_000, ge=1)
+    max_bytes: int = Field(default=16 * MIB, ge=1)
+
+    @field_validator("path")
+    @classmethod
+    def _placeholders(cls, path: str) -> str:
+        try:
+            names = [field for _, field, _, _ in Formatter().parse(path) if field is not None]
+        except ValueError as error:
+            raise ValueError(f"not a path template: {error}") from None
+        for name in names:
+            if not name.isidentifier():
+                raise ValueError(f"placeholder {{{name}}} must be a plain name")
+        return path
+
+
 class IntegrationConfig(Catalogue):
     """An HTTP API called through the gateway (CRM, warehouse, mail API, OAuth provider…)."""
 
@@ -106,6 +145,12 @@ class IntegrationConfig(Catalogue):
     # name) returns the handler. order-followup runs it on its own queue, bound to `events`.
     step: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     events: list[str] = Field(default_factory=lambda: ["order.created.v1"], min_length=1)
+    reads: dict[str, ReadConfig] = Field(default_factory=dict)
+
+    @field_validator("reads")
+    @classmethod
+    def _read_names(cls, reads: dict[str, ReadConfig]) -> dict[str, ReadConfig]:
+        return plain_names(reads)
 
 
 class EmailConfig(Catalogue):
@@ -158,12 +203,7 @@ class IntegrationsFile(_Table):
     @field_validator("destinations", "sources", "integrations", "oauth")
     @classmethod
     def _names(cls, tables: dict[str, object]) -> dict[str, object]:
-        for name in tables:
-            # isascii: isalnum and islower pass "café" too, which no event type or queue takes.
-            plain = name.isascii() and name.replace("-", "").replace("_", "").isalnum()
-            if not plain or not name.islower():
-                raise ValueError(f"{name!r}: names are lower-case ASCII letters, digits, - and _")
-        return tables
+        return plain_names(tables)
 
     @model_validator(mode="after")
     def _distinct_endpoint_names(self) -> IntegrationsFile:
@@ -179,6 +219,11 @@ class IntegrationsFile(_Table):
             *(("source", n, c) for n, c in self.sources.items()),
             *(("destination", n, c) for n, c in self.destinations.items()),
             *(("integration", n, c) for n, c in self.integrations.items()),
+            *(
+                ("read", f"{n}.{q}", r)
+                for n, c in self.integrations.items()
+                for q, r in c.reads.items()
+            ),
             *(("oauth", n, c) for n, c in self.oauth.items()),
         ]
         if "email" in self.model_fields_set:
@@ -196,6 +241,8 @@ class IntegrationsFile(_Table):
         return [
             f"{tables[kind]}.{name}: {', '.join(missing)}"
             if kind in tables
+            else f"integrations.{name.replace('.', '.reads.', 1)}: {', '.join(missing)}"
+            if kind == "read"
             else f"email: {', '.join(missing)}"
             for kind, name, answers in self.catalogue()
             if (missing := answers.missing_answers())

@@ -6,7 +6,7 @@ import re
 from ipaddress import IPv6Address, ip_address, ip_network
 from pathlib import Path
 
-from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, field_validator
+from pydantic import BaseModel, Field, HttpUrl, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from yarl import URL
 
@@ -92,6 +92,9 @@ class HealthSettings(BaseModel):
     check_timeout_seconds: float = Field(default=5.0, gt=0)
     queue_depth_warning: int = Field(default=1000, ge=1)
     backlog_warning_seconds: float = Field(default=300.0, gt=0)
+    # Services whose /metrics tell which cached queries answer from stale data; empty: the
+    # yard's services on loopback at their default ports (`run all` passes its own).
+    metrics_urls: list[HttpUrl] = Field(default_factory=list, max_length=64)
 
 
 # Loopback, RFC 1918, RFC 6598 (CGNAT, used by some container networks) and unique-local IPv6.

@@ -86,7 +86,16 @@ class Narrator:
 
     def _hit(self, hit: Hit) -> None:
         body = hit.body if isinstance(hit.body, dict) else {}
-        if hit.standin == "crm":
+        if hit.standin == "crm" and hit.path.startswith("/customers/"):
+            customer = hit.path.rsplit("/", 1)[-1]
+            if hit.status == 200:
+                self.say(f"CRM stand-in answered the profile read for {customer} (cached "
+                         "for the next emails: crm.profile, ttl_seconds)", "✓")  # fmt: skip
+            else:
+                self.say(f"CRM stand-in is down: the profile read for {customer} got "
+                         f"{hit.status}; the email goes out with a stale copy or the "
+                         "fallback, within timeout_seconds", "✗")  # fmt: skip
+        elif hit.standin == "crm":
             order = self._order_of(body.get("order", {}).get("order_id"))
             if hit.status == 200:
                 self.say(

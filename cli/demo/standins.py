@@ -89,7 +89,7 @@ class StandIns:
         return Starlette(routes=[Route("/hooks", hooks, methods=["POST"])])
 
     def crm(self) -> Starlette:
-        """Upserts orders; answers 503 while `crm_down`."""
+        """Upserts orders and answers profile reads; answers 503 while `crm_down`."""
 
         async def sync(request: Request) -> Response:
             _, body = await self._body(request)
@@ -99,6 +99,15 @@ class StandIns:
             )
             return JSONResponse({"id": f"crm-{len(self.hits)}"}, status_code=status)
 
+        async def profile(request: Request) -> Response:
+            status = 503 if self.crm_down else 200
+            self._record(Hit("crm", request.url.path, status, None, None))
+            if self.crm_down:
+                return JSONResponse({"error": "down"}, status_code=status)
+            customer = request.path_params["customer_id"]
+            return JSONResponse({"name": f"{customer} (from the CRM)", "locale": "en-GB",
+                                 "tier": "gold"})  # fmt: skip
+
         async def health(_: Request) -> Response:
             return JSONResponse(
                 {"ok": not self.crm_down}, status_code=503 if self.crm_down else 200
@@ -106,6 +115,7 @@ class StandIns:
 
         return Starlette(
             routes=[
+                Route("/customers/{customer_id}", profile, methods=["GET"]),
                 Route("/orders/sync", sync, methods=["POST"]),
                 Route("/health", health, methods=["GET"]),
             ]

@@ -14,6 +14,7 @@ from starlette.routing import Route
 from contracts.integrations import IntegrationHealthChangedV1
 from services.health.checks import Checker, probe_policy
 from services.health.metrics import HealthMetrics
+from services.health.reads import ReadWatcher, metrics_policy
 from services.health.report import SEVERITY, Change, HealthReport
 from shared.broker import connect
 from shared.config import IntegrationsFile
@@ -40,6 +41,7 @@ async def wire(runtime: Runtime) -> Wiring:
             runtime.gateway.add(probe_policy(name, config))
     metrics = HealthMetrics(runtime.metrics.registry)
     checker = Checker(
+        reads=read_watcher(runtime),
         settings=settings.health,
         topology=runtime.topology,
         integrations=runtime.integrations.integrations,
@@ -70,6 +72,33 @@ async def wire(runtime: Runtime) -> Wiring:
         return JSONResponse(report.as_json())
 
     return Wiring(routes=[Route("/health", health, methods=["GET"])], on_stop=[stop])
+
+
+def read_watcher(runtime: Runtime) -> ReadWatcher | None:
+    """Watches every declared cached query through the services' /metrics, if any is declared."""
+    declared = [
+        f"{name}.{query}"
+        for name, config in runtime.integrations.integrations.items()
+        for query in config.reads
+    ]
+    if not declared:
+        return None
+    settings = runtime.settings.health
+    urls = [str(u) for u in settings.metrics_urls] or default_metrics_urls()
+    endpoints = []
+    for number, url in enumerate(urls):
+        endpoint = f"metrics-{number}"
+        runtime.gateway.add(metrics_policy(endpoint, url, settings.check_timeout_seconds))
+        endpoints.append(endpoint)
+    return ReadWatcher(declared, runtime.gateway, endpoints)
+
+
+def default_metrics_urls() -> list[str]:
+    """The other services of the yard on loopback, at their default ports."""
+    # Imported here: the yard's catalogue imports this service's definition.
+    from services.yard import service_urls  # noqa: PLC0415
+
+    return [url for name, url in service_urls().items() if name != NAME]
 
 
 async def announce(emitter: Emitter, change: Change, criticality: Mapping[str, str | None]) -> None:

@@ -1,4 +1,5 @@
-"""The checks: the broker, every queue of the topology, every integration's health URL."""
+"""The checks: the broker, every queue of the topology, every integration's health URL, and
+whether cached queries answer from stale data."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from aio_pika.abc import AbstractConnection
 
 from contracts.envelope import utc_now
 from services.health.metrics import HealthMetrics
+from services.health.reads import ReadWatcher
 from services.health.report import Finding
 from shared import parking
 from shared.config import IntegrationConfig
@@ -53,8 +55,10 @@ class Checker:
         gateway: Gateway,
         connect: Connect,
         metrics: HealthMetrics,
+        reads: ReadWatcher | None = None,
     ) -> None:
         self._settings = settings
+        self._reads = reads
         self._topology = topology
         self._integrations = {n: c for n, c in integrations.items() if c.health_url}
         self._gateway = gateway
@@ -65,12 +69,14 @@ class Checker:
     async def round(self) -> list[Finding]:
         """One round: the broker and queues, and every integration, side by side."""
         started = time.perf_counter()
+        reads = [self._bounded("reads", self._reads.round())] if self._reads else []
         broker, *integrations = await asyncio.gather(
             self._bounded("broker", self._broker_and_queues()),
             *(
                 self._bounded(f"integration:{name}", self._integration(name))
                 for name in self._integrations
             ),
+            *reads,
         )
         self._metrics.round_seconds.observe(time.perf_counter() - started)
         if len(broker) == 1 and broker[0].status == "unhealthy":

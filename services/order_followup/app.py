@@ -12,10 +12,11 @@ from contracts.orders import (
     OrderCrmSyncedV1,
     OrderWarehouseNotifiedV1,
 )
-from services.order_followup.handlers import request_confirmation
+from services.order_followup.handlers import PROFILE_QUERY, request_confirmation
 from services.order_followup.steps import handler_for, integration_steps, step_queue
 from shared.config import IntegrationsFile
 from shared.consumer import Step
+from shared.gateway.query import queries_for
 from shared.service import Runtime, ServiceDefinition, Wiring
 from shared.topology import WorkQueue
 
@@ -34,7 +35,9 @@ def queues(integrations: IntegrationsFile) -> Sequence[WorkQueue]:
 
 async def wire(runtime: Runtime) -> Wiring:
     """Each step on its own queue; a step whose integration is not configured waits unconsumed."""
-    steps = [Step(CONFIRMATION_QUEUE, request_confirmation(), accepts=(OrderCreatedV1,))]
+    queries = queries_for(runtime.integrations, runtime.gateway, runtime.metrics.registry)
+    confirm = request_confirmation(queries.get(*PROFILE_QUERY))
+    steps = [Step(CONFIRMATION_QUEUE, confirm, accepts=(OrderCreatedV1,))]
     for step in integration_steps(runtime.integrations):
         config = runtime.integrations.integrations.get(step.integration)
         if config is None:
@@ -46,7 +49,7 @@ async def wire(runtime: Runtime) -> Wiring:
             continue
         handler = handler_for(step, config, runtime.gateway)
         steps.append(Step(step.queue, handler, accepts=step.accepts))
-    return Wiring(steps=steps)
+    return Wiring(steps=steps, on_stop=[queries.aclose])
 
 
 DEFINITION = ServiceDefinition(

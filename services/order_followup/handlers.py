@@ -15,6 +15,7 @@ from contracts.orders import (
 )
 from shared.consumer import Handler, Incoming
 from shared.gateway import Gateway, UnreadableJsonError, json_body
+from shared.gateway.query import CachedQuery
 
 if TYPE_CHECKING:
     import httpx
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 CRM_SYNC_PATH = "/orders/sync"
 WAREHOUSE_PATH = "/shipments"
 CONFIRMATION_TEMPLATE = "order_confirmation"
+PROFILE_QUERY = ("crm", "profile")
+PROFILE_FIELDS = ("name", "locale", "tier")
+MAX_PROFILE_CHARS = 200
 
 
 def sync_to_crm(gateway: Gateway, integration: str = "crm") -> Handler:
@@ -52,23 +56,29 @@ def sync_to_crm(gateway: Gateway, integration: str = "crm") -> Handler:
     return sync
 
 
-def request_confirmation() -> Handler:
-    """Ask the email service for the confirmation (a stable id: a retry asks only once)."""
+def request_confirmation(profile: CachedQuery | None = None) -> Handler:
+    """Ask the email service for the confirmation (a stable id: a retry asks only once),
+    addressed with the customer's CRM profile when the `crm.profile` query is declared."""
 
     async def confirm(incoming: Incoming[OrderCreatedV1]) -> None:
         order = incoming.data
         request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{incoming.event.id}/confirmation"))
+        variables: dict[str, Any] = {
+            "name": order.customer.name,
+            "order_id": order.order_id,
+            "total": f"{order.total_minor / 100:.2f} {order.currency}",
+            "city": order.shipping_address.city,
+            "lines": [{"name": ln.name, "quantity": ln.quantity} for ln in order.lines],
+        }
+        if profile is not None:
+            # Never waits past the query's timeout: a cached, stale or fallback profile.
+            answer = await profile.get(customer_id=order.customer.id)
+            variables.update(profile_fields(answer.value))
         await incoming.publish(
             EmailRequestedV1(
                 to=order.customer.email,
                 template=CONFIRMATION_TEMPLATE,
-                variables={
-                    "name": order.customer.name,
-                    "order_id": order.order_id,
-                    "total": f"{order.total_minor / 100:.2f} {order.currency}",
-                    "city": order.shipping_address.city,
-                    "lines": [{"name": ln.name, "quantity": ln.quantity} for ln in order.lines],
-                },
+                variables=variables,
                 priority="high",
             ),
             event_id=request_id,
@@ -110,6 +120,18 @@ def notify_warehouse(gateway: Gateway, integration: str = "warehouse") -> Handle
         )
 
     return notify
+
+
+def profile_fields(found: Any) -> dict[str, str]:
+    """The CRM profile's name, locale and tier that are short text; anything else is left out
+    (the CRM's answer is not trusted to be well-formed)."""
+    if not isinstance(found, dict):
+        return {}
+    return {
+        field: value
+        for field in PROFILE_FIELDS
+        if isinstance(value := found.get(field), str) and 0 < len(value) <= MAX_PROFILE_CHARS
+    }
 
 
 def _reference(response: httpx.Response) -> str | None:

@@ -12,17 +12,16 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry
 
-from shared.errors import ConfigError, PermanentError, TransientError
+from shared.errors import ConfigError, TransientError
 from shared.gateway.attempt import Attempter
 from shared.gateway.breaker import BreakerState
 from shared.gateway.endpoint import Call, Endpoint
-from shared.gateway.errors import CircuitOpenError, GoneError
+from shared.gateway.errors import CircuitOpenError
 from shared.gateway.metrics import GatewayMetrics
 from shared.gateway.policy import EndpointPolicy
 from shared.gateway.pools import AiohttpPool
 from shared.gateway.retry import MAX_IN_CALL_WAIT, backoff, may_retry
 from shared.gateway.ssrf import default_resolver
-from shared.gateway.target import target_url
 from shared.redact import Redactor
 
 log = logging.getLogger(__name__)
@@ -113,37 +112,6 @@ class Gateway:
                     raise
                 await self._sleep(wait if wait is not None else backoff(number))
                 number += 1
-
-    async def get_cached(
-        self,
-        endpoint: str,
-        path: str = "",
-        *,
-        ttl: float = 60.0,
-        timeout: float | None = None,  # noqa: ASYNC109 - per attempt, not a deadline
-    ) -> httpx.Response:
-        """A GET answered from cache for `ttl` seconds; the last good copy if the endpoint fails."""
-        state = self._endpoint(endpoint)
-        key = str(target_url(state.policy, path))
-        cached = state.cache.fresh(key, ttl)
-        if cached is not None:
-            return cached
-        try:
-            response = await self.request(endpoint, "GET", path, timeout=timeout)
-        except GoneError:
-            state.cache.forget(key)
-            raise
-        except (TransientError, PermanentError) as error:
-            stale = state.cache.last_good(key)
-            if stale is None:
-                # Same class, so the caller's retry-or-park decision is unchanged.
-                error.args = (f"{error} (no cached value was available)",)
-                raise
-            self._metrics.stale_served.labels(endpoint).inc()
-            log.warning("%s: serving a stale cached copy: %s", endpoint, error)
-            return stale
-        state.cache.store(key, ttl, response)
-        return response
 
     def breaker_state(self, endpoint: str) -> BreakerState:
         """The endpoint's circuit breaker state."""

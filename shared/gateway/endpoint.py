@@ -1,4 +1,4 @@
-"""Per-endpoint state (breaker, concurrency, cache) and per-host rate limiters."""
+"""Per-endpoint state (breaker, concurrency, parsed URLs) and per-host rate limiters."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import httpx
 from aiolimiter import AsyncLimiter
 
 from shared.gateway.breaker import CircuitBreaker
-from shared.gateway.cache import ResponseCache
 from shared.gateway.policy import EndpointPolicy
 from shared.gateway.target import display_path, target_url
 
@@ -31,7 +30,6 @@ class Endpoint:
             clock=clock,
         )
         self.concurrency = asyncio.Semaphore(policy.concurrency)
-        self.cache = ResponseCache(clock)
         self._targets: dict[str, tuple[httpx.URL, str]] = {}
 
     def target(self, path: str) -> tuple[httpx.URL, str]:

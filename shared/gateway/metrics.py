@@ -20,7 +20,7 @@ def status_class(status: int | None) -> str:
 
 
 class GatewayMetrics:
-    """Outbound request, credential, cache and breaker metrics on the given registry."""
+    """Outbound request, credential and breaker metrics on the given registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
@@ -40,12 +40,6 @@ class GatewayMetrics:
             f"{PREFIX}_gateway_credential_used_total",
             "Successful (2xx/3xx) answers, by the index of the credential (0 = newest) used.",
             ["integration", "credential"],
-            registry=registry,
-        )
-        self.stale_served = Counter(
-            f"{PREFIX}_gateway_stale_served_total",
-            "Cached reads answered with an expired copy because the endpoint failed.",
-            ["integration"],
             registry=registry,
         )
         self.breaker_state = Gauge(

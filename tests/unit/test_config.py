@@ -105,6 +105,56 @@ def test_the_example_file_answers_every_question() -> None:
         "source",
         "destination",
         "integration",
+        "read",
         "email",
         "oauth",
     }
+
+
+READ = """
+[integrations.crm.reads.profile]
+path = "/customers/{customer_id}"
+timeout_seconds = 1.5
+fallback = { tier = "standard" }
+"""
+ANSWERS = """capability = "names the customer"
+dependency = "CRM"
+on_failure = "stale, else the fallback"
+criticality = "low"
+"""
+
+
+def test_a_cached_read_is_a_catalogue_entry_with_its_four_answers(tmp_path: Path) -> None:
+    path = tmp_path / "eventyard.toml"
+    path.write_text(GOOD + READ + ANSWERS)
+    loaded = load_integrations(path)
+    read = loaded.integrations["crm"].reads["profile"]
+    assert (read.timeout_seconds, read.ttl_seconds, read.fallback) == (
+        1.5,
+        300,
+        {"tier": "standard"},
+    )
+    assert ("read", "crm.profile", read) in loaded.catalogue()
+    path.write_text(GOOD + READ)
+    with pytest.raises(ConfigError, match=r"integrations\.crm\.reads\.profile: capability"):
+        load_integrations(path)
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('path = "customers/{id}"', "path"),
+        ('path = "/customers/{id.name}"', "plain name"),
+        ('path = "/customers/{"', "not a path template"),
+        ('path = "/c/{id}?x=1"', "path"),
+        ('fallback = "nothing"', "fallback"),
+        ("timeout_seconds = 0", "timeout_seconds"),
+    ],
+)
+def test_a_wrong_read_is_named(tmp_path: Path, line: str, problem: str) -> None:
+    path = tmp_path / "eventyard.toml"
+    name = line.split(" = ", maxsplit=1)[0]
+    lines = [ln for ln in READ.splitlines() if not ln.startswith(f"{name} = ")]
+    path.write_text(GOOD + "\n".join([*lines, line]) + "\n" + ANSWERS)
+    with pytest.raises(ConfigError, match=problem):
+        load_integrations(path)

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import orjson
 
-from services.order_followup.handlers import notify_warehouse, request_confirmation, sync_to_crm
+from services.order_followup.handlers import (
+    notify_warehouse,
+    profile_fields,
+    request_confirmation,
+    sync_to_crm,
+)
 from shared.gateway import EndpointPolicy
+from shared.gateway.query import SKIP, CachedQuery, Queries, QueryPolicy
 from shared.gateway.testing import Harness, harness
 from shared.publishing import build_event
 from shared.testing import HandlerKit
@@ -68,3 +76,65 @@ async def test_the_warehouse_is_told_to_ship_and_its_reference_kept() -> None:
     [call] = warehouse.requests
     assert orjson.loads(call.content)["ship_to"]["city"] == ORDER.shipping_address.city
     assert result.published[0].data.shipment_reference == "7"
+
+
+def profile_query(h: Harness, fallback: object = SKIP, timeout: float = 0.5) -> CachedQuery:
+    policy = QueryPolicy("crm", "profile", "/customers/{customer_id}", timeout=timeout,
+                         fallback=fallback)  # fmt: skip
+    found = Queries(h.gateway, [policy], h.registry, clock=h.clock).get("crm", "profile")
+    assert found is not None
+    return found
+
+
+async def test_the_confirmation_is_addressed_with_the_crm_profile() -> None:
+    crm = api("crm", 200, {"name": "Ada L.", "locale": "en-GB", "tier": "gold", "x": "y"})
+    kit = HandlerKit(service="order-followup")
+    result = await kit.run(request_confirmation(profile_query(crm)), ORDER)
+    await crm.gateway.aclose()
+    [call] = crm.requests
+    assert call.url.path == f"/v1/customers/{ORDER.customer.id}"
+    email = result.published[0]
+    variables = email.data.variables
+    assert (variables["name"], variables["locale"], variables["tier"]) == (
+        "Ada L.",
+        "en-GB",
+        "gold",
+    )
+    assert "x" not in variables
+
+
+async def test_with_the_crm_down_the_confirmation_goes_out_with_the_fallback() -> None:
+    crm = api("crm", 503, {"error": "down"})
+    kit = HandlerKit(service="order-followup")
+    query = profile_query(crm, fallback={"tier": "standard"})
+    result = await kit.run(request_confirmation(query), ORDER)
+    await crm.gateway.aclose()
+    assert result.acked
+    variables = result.published[0].data.variables
+    assert (variables["name"], variables["tier"]) == (ORDER.customer.name, "standard")
+    assert "locale" not in variables
+
+
+async def test_a_hanging_crm_holds_the_confirmation_no_longer_than_the_query_timeout() -> None:
+    async def hang(_: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(30)
+        return httpx.Response(200, json={})
+
+    crm = harness(hang, EndpointPolicy("crm", "https://api.example.com/v1", max_retries=0))
+    kit = HandlerKit(service="order-followup")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    query = profile_query(crm, timeout=0.1)
+    result = await kit.run(request_confirmation(query), ORDER)
+    assert loop.time() - started < 1.0  # the query's timeout, not the CRM's 30 s
+    assert result.acked
+    assert result.published[0].data.variables["name"] == ORDER.customer.name
+    await query.aclose()
+    await crm.gateway.aclose()
+
+
+def test_only_short_text_fields_of_a_profile_are_used() -> None:
+    assert profile_fields(None) == {}
+    assert profile_fields(["name"]) == {}
+    assert profile_fields({"name": "x" * 201, "tier": 3, "locale": ""}) == {}
+    assert profile_fields({"name": "Ada", "tier": "gold"}) == {"name": "Ada", "tier": "gold"}
