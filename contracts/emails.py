@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
 from contracts.base import ANY, Contract, Producers
+from contracts.envelope import utc_now
 from contracts.fields import EmailAddress
+
+MAX_SCHEDULE_AHEAD = timedelta(days=30)
 
 
 class EmailRequestedV1(Contract):
@@ -33,7 +37,7 @@ class EmailRequestedV1(Contract):
                     "to": "ops@example.com",
                     "subject": "Nightly export finished",
                     "body": "The export of 2026-11-19 finished with 10,482 rows.",
-                    "send_after": "2026-11-20T07:00:00Z",
+                    "send_at": "2026-11-20T07:00:00Z",
                 },
             ]
         }
@@ -44,7 +48,12 @@ class EmailRequestedV1(Contract):
     variables: dict[str, Any] = Field(default_factory=dict)
     subject: str | None = Field(default=None, max_length=300)
     body: str | None = Field(default=None, max_length=100_000)
-    send_after: AwareDatetime | None = None
+    send_at: AwareDatetime | None = Field(
+        default=None,
+        description="RFC 3339 with an offset: sent at or after this moment, within the retry "
+        "ladder's shortest step; in the past: at once; at most 30 days ahead",
+    )
+    send_after: AwareDatetime | None = Field(default=None, deprecated="use send_at")
     priority: Literal["high", "normal", "low"] = "normal"
 
     @model_validator(mode="after")
@@ -52,6 +61,22 @@ class EmailRequestedV1(Contract):
         if self.template is None and (self.subject is None or self.body is None):
             raise ValueError("give either a template, or both subject and body")
         return self
+
+    @model_validator(mode="after")
+    def _schedule_within_reach(self) -> EmailRequestedV1:
+        earlier = self.__dict__["send_after"]  # read without the deprecation warning
+        if self.send_at is not None and earlier is not None and earlier != self.send_at:
+            raise ValueError("send_at and send_after (its old name) disagree; give send_at only")
+        when = self.scheduled_for
+        if when is not None and when - utc_now() > MAX_SCHEDULE_AHEAD:
+            # It would wait on the broker's ladder for weeks: a scheduler's job, not a queue's.
+            raise ValueError(f"send_at is more than {MAX_SCHEDULE_AHEAD.days} days ahead")
+        return self
+
+    @property
+    def scheduled_for(self) -> datetime | None:
+        """When the email is due (`send_at`, or `send_after` from older producers)."""
+        return self.send_at if self.send_at is not None else self.__dict__["send_after"]
 
 
 class EmailSentV1(Contract):

@@ -18,8 +18,9 @@ def sender(
 
     async def send_email(incoming: Incoming[EmailRequestedV1]) -> None:
         request = incoming.data
-        if request.send_after is not None and request.send_after > utc_now():
-            raise DeferredError(request.send_after)  # waits on the broker, not in memory
+        due = request.scheduled_for
+        if due is not None and due > utc_now():
+            raise DeferredError(due)  # waits on the broker, not in memory
         try:
             email = renderer.render(request)
             provider_id = await provider.send(email, incoming.event.id)

@@ -143,7 +143,7 @@ async def test_scheduled_send_waits_on_the_broker(settings: Settings) -> None:
         async with service, conn as connection:
             publisher = await emitter_for(connection)
             due = utc_now() + timedelta(seconds=1.5)
-            await publisher.publish(confirmation(send_after=due))
+            await publisher.publish(confirmation(send_at=due))
             # While it waits it sits in a ladder queue on the broker, not in worker memory.
             await eventually(lambda: _waiting_on_ladder(connection, settings), timeout=5)
             assert mailbox.messages == []
@@ -155,3 +155,23 @@ async def test_scheduled_send_waits_on_the_broker(settings: Settings) -> None:
 async def _waiting_on_ladder(connection: Any, settings: Settings) -> bool:
     depths = [await queue_depth(connection, ladder_name(d)) for d in settings.retry.delays]
     return sum(depths) == 1
+
+
+async def test_a_scheduled_email_waits_out_a_restart_of_the_email_service(
+    settings: Settings,
+) -> None:
+    topology = Topology((SEND_QUEUE,), tuple(settings.retry.delays), settings.retry.delivery_limit)
+    url = settings.broker_url.get_secret_value()
+    with smtp_server(Mailbox()) as mailbox:
+        async with connected(url) as connection:
+            publisher = await emitter_for(connection)
+            async with running(EMAIL, settings, topology, integrations(mailbox.port)):
+                due = utc_now() + timedelta(seconds=3)
+                await publisher.publish(confirmation(send_at=due, priority="high"))
+                await eventually(lambda: _waiting_on_ladder(connection, settings), timeout=5)
+            # No email service runs now: the request waits on the broker alone.
+            assert mailbox.messages == []
+            async with running(EMAIL, settings, topology, integrations(mailbox.port)):
+                await eventually(lambda: len(mailbox.messages) == 1, timeout=20)
+    assert utc_now() >= due
+    assert mailbox.messages[0]["X-Priority"] == "1 (Highest)"  # priority beside the schedule

@@ -79,9 +79,24 @@ async def test_a_missing_template_is_parked_at_once_and_reported() -> None:
     assert [e.type for e in result.published] == ["email.failed"]
 
 
-async def test_send_after_waits_on_the_ladder_without_using_an_attempt() -> None:
+async def test_send_at_waits_on_the_ladder_without_using_an_attempt() -> None:
+    kit, relay = HandlerKit(service="email"), Relay(down=False)
+    later = REQUEST.model_copy(update={"send_at": utc_now() + timedelta(minutes=3)})
+    result = await kit.run(sender(Renderer(), relay, kit.redactor, 3), later)
+    assert (result.outcome, result.rung) == ("deferred", "retry.2m")
+    assert relay.sent == []
+
+
+async def test_the_old_name_send_after_still_schedules() -> None:
     kit, relay = HandlerKit(service="email"), Relay(down=False)
     later = REQUEST.model_copy(update={"send_after": utc_now() + timedelta(minutes=3)})
     result = await kit.run(sender(Renderer(), relay, kit.redactor, 3), later)
     assert (result.outcome, result.rung) == ("deferred", "retry.2m")
-    assert relay.sent == []
+
+
+async def test_a_send_at_in_the_past_sends_at_once() -> None:
+    kit, relay = HandlerKit(service="email"), Relay(down=False)
+    earlier = REQUEST.model_copy(update={"send_at": utc_now() - timedelta(days=2)})
+    result = await kit.run(sender(Renderer(), relay, kit.redactor, 3), earlier)
+    assert result.acked
+    assert len(relay.sent) == 1
