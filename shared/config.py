@@ -156,7 +156,9 @@ class IntegrationConfig(Catalogue):
 class EmailConfig(Catalogue):
     """The mail provider the email service sends through."""
 
-    provider: Literal["smtp", "http", "console"] = "console"
+    # smtp, http (a generic JSON mail API), console, or a hosted API's adapter by name
+    # (services/email/apis/); the email service refuses an unknown one at start-up.
+    provider: str = Field(default="console", pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
     # A header field of every email: no line break may start a header of its own.
     from_address: str = Field(default="eventyard@example.com", pattern=r"^[^\x00-\x1f\x7f]+$")
     smtp_host: str = "127.0.0.1"

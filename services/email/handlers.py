@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contracts.emails import EmailFailedV1, EmailRequestedV1, EmailSentV1
 from contracts.envelope import utc_now
-from services.email.providers import Provider
+from services.email.base import Provider
 from services.email.rendering import Renderer
 from shared.consumer import Handler, Incoming
 from shared.errors import DeferredError, PermanentError

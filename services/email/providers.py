@@ -1,58 +1,21 @@
-"""Mail providers: SMTP (aiosmtplib), a JSON mail API through the gateway, and the console."""
+"""Mail providers: SMTP (aiosmtplib), a generic JSON mail API and the hosted APIs' adapters
+(`services/email/apis/`) through the gateway, and the console."""
 
 from __future__ import annotations
 
-import re
 import sys
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import TextIO
 
 import aiosmtplib
 
-from services.email.rendering import Priority, RenderedEmail
+from services.email.apis import API_ADAPTERS
+from services.email.base import PRIORITY_HEADERS, Provider, header_fields
+from services.email.rendering import RenderedEmail
 from shared.config import EmailConfig, read_secret
-from shared.errors import ConfigError, ContractError, PermanentError, TransientError
+from shared.errors import ConfigError, PermanentError, TransientError
 from shared.gateway import Gateway, UnreadableJsonError, json_body
-
-
-class Provider(Protocol):
-    """Sends one rendered email; returns the provider's message id if it gives one."""
-
-    name: str
-
-    async def send(self, email: RenderedEmail, message_id: str) -> str | None:
-        """Send, or raise TransientError / PermanentError."""
-        ...
-
-
-# The headers mail clients read for priority: `Importance` (Outlook) and `X-Priority` (most others).
-PRIORITY_HEADERS: dict[Priority, dict[str, str]] = {
-    "high": {"Importance": "high", "X-Priority": "1 (Highest)"},
-    "normal": {},
-    "low": {"Importance": "low", "X-Priority": "5 (Lowest)"},
-}
-
-
-# NUL and every character str.splitlines() breaks on: in a header field, any of them could
-# start a header of the requester's choosing somewhere along the mail's way.
-_LINE_BREAK = re.compile("[\x00\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
-
-
-def header_fields(email: RenderedEmail, sender: str, message_id: str) -> dict[str, str]:
-    """The header fields every provider writes; ContractError (parked, never retried) if one
-    carries a line break."""
-    fields = {
-        "From": sender,
-        "To": email.to,
-        "Subject": email.subject,
-        # A stable Message-ID lets mail systems recognise a resend after a crash as the same.
-        "Message-ID": f"<{message_id}@eventyard>",
-    }
-    for name, value in fields.items():
-        if _LINE_BREAK.search(value):
-            raise ContractError(f"the {name} header field contains a line break (CR, LF or like)")
-    return fields
 
 
 def mime(email: RenderedEmail, sender: str, message_id: str) -> EmailMessage:
@@ -176,4 +139,15 @@ def provider_for(config: EmailConfig, gateway: Gateway) -> Provider:
         return SmtpProvider(config)
     if config.provider == "http":
         return HttpProvider(config, gateway)
+    if config.provider in API_ADAPTERS:
+        if not config.http_integration:
+            raise ConfigError(
+                f"email.provider = {config.provider!r} needs email.http_integration: the "
+                "[integrations.<name>] table with its base URL and API key"
+            )
+        adapter = API_ADAPTERS[config.provider]
+        return adapter(config.http_integration, config.from_address, gateway)
+    if config.provider != "console":
+        known = ", ".join(["smtp", "http", "console", *API_ADAPTERS])
+        raise ConfigError(f"email.provider = {config.provider!r} is none of {known}")
     return ConsoleProvider(config.from_address, path=config.console_path)

@@ -7,17 +7,19 @@ import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 
+from pydantic import HttpUrl
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from contracts.integrations import IntegrationHealthChangedV1
+from services.email.apis import HEALTH_PATHS
 from services.health.checks import Checker, probe_policy
 from services.health.metrics import HealthMetrics
 from services.health.reads import ReadWatcher, metrics_policy
 from services.health.report import SEVERITY, Change, HealthReport
 from shared.broker import connect
-from shared.config import IntegrationsFile
+from shared.config import IntegrationConfig, IntegrationsFile
 from shared.publishing import Emitter
 from shared.service import Runtime, ServiceDefinition, Wiring
 from shared.topology import WorkQueue
@@ -36,7 +38,8 @@ def queues(_: IntegrationsFile) -> Sequence[WorkQueue]:
 async def wire(runtime: Runtime) -> Wiring:
     """Start the check loop; serve `/health`."""
     settings = runtime.settings
-    for name, config in runtime.integrations.integrations.items():
+    integrations = with_provider_probes(runtime.integrations)
+    for name, config in integrations.items():
         if config.health_url:
             runtime.gateway.add(probe_policy(name, config))
     metrics = HealthMetrics(runtime.metrics.registry)
@@ -44,7 +47,7 @@ async def wire(runtime: Runtime) -> Wiring:
         reads=read_watcher(runtime),
         settings=settings.health,
         topology=runtime.topology,
-        integrations=runtime.integrations.integrations,
+        integrations=integrations,
         gateway=runtime.gateway,
         connect=lambda: connect(settings, "eventyard-health-check", within=5),
         metrics=metrics,
@@ -72,6 +75,18 @@ async def wire(runtime: Runtime) -> Wiring:
         return JSONResponse(report.as_json())
 
     return Wiring(routes=[Route("/health", health, methods=["GET"])], on_stop=[stop])
+
+
+def with_provider_probes(file: IntegrationsFile) -> dict[str, IntegrationConfig]:
+    """The integrations, the mail API's with its adapter's probe when it declares none."""
+    integrations = dict(file.integrations)
+    provider, name = file.email.provider, file.email.http_integration
+    config = integrations.get(name or "")
+    if provider in HEALTH_PATHS and name and config is not None and config.health_url is None:
+        # An authenticated, side-effect-free read: it checks the key as well as the service.
+        url = HttpUrl(str(config.base_url).rstrip("/") + HEALTH_PATHS[provider])
+        integrations[name] = config.model_copy(update={"health_url": url})
+    return integrations
 
 
 def read_watcher(runtime: Runtime) -> ReadWatcher | None:

@@ -4,23 +4,36 @@ from __future__ import annotations
 
 from shared.errors import PermanentError, Reason, TransientError
 
+# The most of an error answer's body an error keeps, for an adapter to read the provider's
+# own error code from (never shown: messages carry a redacted excerpt instead).
+ANSWER_BYTES = 4096
+
 
 class HttpTransientError(TransientError):
     """Worth retrying: the endpoint answered with this status (5xx, 408, 409, 425, 429)."""
 
     def __init__(
-        self, message: str, *, status_code: int | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        answer: bytes = b"",
     ) -> None:
         super().__init__(message, retry_after=retry_after)
         self.status_code = status_code
+        self.answer = answer[:ANSWER_BYTES]
 
 
 class HttpPermanentError(PermanentError):
     """Retrying cannot help: the endpoint answered with this status (most 4xx)."""
 
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status_code: int | None = None, answer: bytes = b""
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.answer = answer[:ANSWER_BYTES]
 
 
 class GoneError(HttpPermanentError):

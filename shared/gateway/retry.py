@@ -77,14 +77,17 @@ def response_error(
     body = excerpt(redactor, response.text)
     if body:
         message = f"{message}: {body}"
+    answer = response.content
     if status >= 500 or status in _TRANSIENT_4XX:
         retry_after = None
         if status in (429, 503):
             retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
-        return HttpTransientError(message, status_code=status, retry_after=retry_after)
+        return HttpTransientError(
+            message, status_code=status, retry_after=retry_after, answer=answer
+        )
     if status == 410:
-        return GoneError(message, status_code=status)
-    return HttpPermanentError(message, status_code=status)
+        return GoneError(message, status_code=status, answer=answer)
+    return HttpPermanentError(message, status_code=status, answer=answer)
 
 
 def transport_error(where: str, error: Exception, redactor: Redactor) -> TransientError:

@@ -1,0 +1,38 @@
+"""No provider's name, path or field name leaks out of its adapter: the rest of the yard talks
+to the abstraction (the seed's "leaky abstraction", caught by walking the source)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+SEARCHED = ("services", "shared")
+# adapter module (its package's registry may name its class) -> what only it may say
+ADAPTERS: dict[str, tuple[str, ...]] = {
+    "services/email/apis/sendgrid.py": (
+        "sendgrid", "/v3/mail/send", "personalizations", "custom_args", "x-message-id",
+    ),
+    "services/email/apis/postmark.py": (
+        "postmark", "MessageStream", "HtmlBody", "TextBody", "ErrorCode", "/server",
+    ),
+}  # fmt: skip
+REGISTRIES = {"services/email/apis/__init__.py"}
+
+
+def sources() -> list[Path]:
+    return [p for d in SEARCHED for p in sorted((ROOT / d).rglob("*.py"))]
+
+
+@pytest.mark.parametrize("adapter", sorted(ADAPTERS))
+def test_only_the_adapter_speaks_its_providers_language(adapter: str) -> None:
+    assert (ROOT / adapter).exists()
+    leaks = []
+    for path in sources():
+        relative = path.relative_to(ROOT).as_posix()
+        if relative == adapter or relative in REGISTRIES:
+            continue
+        text = path.read_text(encoding="utf-8").lower()
+        leaks += [f"{relative}: {token!r}" for token in ADAPTERS[adapter] if token.lower() in text]
+    assert leaks == []
