@@ -1,5 +1,6 @@
 """Versioned event contracts and the CloudEvents envelope they travel in."""
 
+from contracts.analytics import AnalyticsTrackedV1
 from contracts.base import Contract
 from contracts.deliveries import DeliveryFailedV1, DeliverySucceededV1
 from contracts.emails import EmailFailedV1, EmailRequestedV1, EmailSentV1
@@ -18,6 +19,7 @@ from contracts.webhooks import WebhookReceivedV1
 __all__ = [
     "CONTENT_TYPE",
     "CONTRACTS",
+    "AnalyticsTrackedV1",
     "CloudEvent",
     "Contract",
     "DeliveryFailedV1",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
+from contracts.analytics import AnalyticsTrackedV1
 from contracts.base import Contract
 from contracts.deliveries import DeliveryFailedV1, DeliverySucceededV1
 from contracts.emails import EmailFailedV1, EmailRequestedV1, EmailSentV1
@@ -34,6 +35,7 @@ CONTRACTS: tuple[type[Contract], ...] = (
     IntegrationHealthChangedV1,
     WebhookReceivedV1,
     UserAuthenticatedV1,
+    AnalyticsTrackedV1,
 )
 
 _BY_KEY: dict[tuple[str, int], type[Contract]] = {(c.TYPE, c.VERSION): c for c in CONTRACTS}

@@ -146,6 +146,9 @@ class IntegrationConfig(Catalogue):
     step: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     events: list[str] = Field(default_factory=lambda: ["order.created.v1"], min_length=1)
     reads: dict[str, ReadConfig] = Field(default_factory=dict)
+    # An analytics provider's adapter by name (services/publisher/analytics/): this integration
+    # then receives every analytics.tracked.v1, once, fire-and-forget.
+    analytics: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
 
     @field_validator("reads")
     @classmethod

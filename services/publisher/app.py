@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from contracts.analytics import AnalyticsTrackedV1
 from contracts.deliveries import DeliveryFailedV1, DeliverySucceededV1
+from services.publisher.analytics import analytics_providers
+from services.publisher.analytics.tracker import Tracker
 from services.publisher.delivery import Deliverer, Destination
 from services.publisher.fanout import destination_queue, legacy_fanout
 from services.publisher.metrics import PublisherMetrics
@@ -18,22 +21,42 @@ from shared.topology import WorkQueue
 NAME = "publisher"
 
 
+ANALYTICS_QUEUE = WorkQueue(f"{NAME}.analytics", (AnalyticsTrackedV1.key(),), service=NAME)
+ANALYTICS_TIMEOUT_SECONDS = 10.0
+
+
 def queues(integrations: IntegrationsFile) -> Sequence[WorkQueue]:
-    """One queue per destination, bound to its patterns: the broker does the fan-out."""
+    """One queue per destination, bound to its patterns (the broker does the fan-out), and the
+    analytics queue when an integration takes analytics events."""
+    analytics = any(c.analytics for c in integrations.integrations.values())
     return [
-        WorkQueue(destination_queue(name), tuple(config.events), service=NAME)
-        for name, config in integrations.destinations.items()
+        *(
+            WorkQueue(destination_queue(name), tuple(config.events), service=NAME)
+            for name, config in integrations.destinations.items()
+        ),
+        *([ANALYTICS_QUEUE] if analytics else []),
     ]
 
 
 async def wire(runtime: Runtime) -> Wiring:
-    """One delivery step per destination, with its own prefetch."""
+    """One delivery step per destination, with its own prefetch; the analytics step."""
     destinations = runtime.integrations.destinations
-    if not destinations:
+    providers = analytics_providers(runtime.integrations.integrations, runtime.gateway)
+    if not destinations and not providers:
         return Wiring()
     metrics = PublisherMetrics(runtime.metrics.registry)
-    switches = Switches(runtime.connection)
     steps: list[Step] = []
+    if providers:
+        tracker = Tracker(
+            providers,
+            metrics=metrics,
+            redactor=runtime.redactor,
+            timeout=ANALYTICS_TIMEOUT_SECONDS,
+        )
+        steps.append(Step(ANALYTICS_QUEUE, tracker, accepts=(AnalyticsTrackedV1,)))
+    if not destinations:
+        return Wiring(steps=steps)
+    switches = Switches(runtime.connection)
     legacy = await legacy_fanout(
         runtime.connection, destinations, runtime.emitter.confirmer, metrics, NAME
     )

@@ -8,7 +8,8 @@ from shared.metrics import PREFIX
 
 
 class PublisherMetrics:
-    """Deliveries by destination and outcome, lost best-effort reports, fan-out copies."""
+    """Deliveries by destination and outcome, lost best-effort reports, fan-out copies, and
+    analytics events by provider."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.deliveries = Counter(
@@ -28,5 +29,12 @@ class PublisherMetrics:
             f"{PREFIX}_fanout_messages_total",
             "Delivery messages the fan-out put on a destination's queue.",
             ["destination"],
+            registry=registry,
+        )
+        self.analytics = Counter(
+            f"{PREFIX}_analytics_events_total",
+            "Tracked events by analytics provider and outcome (sent, failed: counted, never "
+            "retried).",
+            ["provider", "outcome"],
             registry=registry,
         )

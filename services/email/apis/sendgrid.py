@@ -48,7 +48,8 @@ class SendGridProvider:
             ) from error
         except TransientError as error:
             raise TransientError(f"sendgrid did not take the email: {error}") from error
-        return response.headers.get("x-message-id")
+        found: str | None = response.headers.get("x-message-id")
+        return found
 
 
 def body(email: RenderedEmail, sender: str, message_id: str) -> dict[str, Any]:
