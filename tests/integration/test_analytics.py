@@ -4,8 +4,6 @@ counted, and nothing is retried, parked or left on the queue."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import pytest
 from starlette.applications import Starlette
@@ -18,12 +16,12 @@ from contracts.envelope import utc_now
 from services.publisher.app import ANALYTICS_QUEUE
 from services.publisher.app import DEFINITION as PUBLISHER
 from shared.config import IntegrationsFile
-from shared.http import http_server
 from shared.settings import Settings
 from shared.topology import Topology, ladder_name
 from tests.support.events import connected, emitter_for, queue_depth
 from tests.support.services import free_port, running
 from tests.support.waiting import eventually
+from tests.support.yard_http import served
 
 ANSWERS = {"capability": "c", "dependency": "d", "on_failure": "f", "criticality": "low"}
 
@@ -49,19 +47,6 @@ class Providers:
                 Route("/capture/", capture, methods=["POST"]),
             ]
         )
-
-
-@asynccontextmanager
-async def serving(providers: Providers) -> AsyncIterator[str]:
-    port = free_port()
-    server = http_server(providers.app(), "127.0.0.1", port, grace=0.1)
-    task = asyncio.create_task(server.serve())
-    await eventually(lambda: server.started)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 def integrations(url: str) -> IntegrationsFile:
@@ -90,7 +75,7 @@ async def test_each_provider_gets_it_once_and_a_failure_goes_nowhere(
     topology = Topology((ANALYTICS_QUEUE,), tuple(settings.retry.delays), 2)
     url = settings.broker_url.get_secret_value()
     async with (
-        serving(providers) as base,
+        served(providers.app(), free_port()) as base,
         connected(url) as connection,
         running(PUBLISHER, settings, topology, integrations(base)),
     ):

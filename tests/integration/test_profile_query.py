@@ -4,8 +4,6 @@ on a real broker and a real HTTP CRM stand-in that answers, then hangs."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
@@ -19,12 +17,12 @@ from contracts.emails import EmailRequestedV1
 from services.order_followup.app import CONFIRMATION_QUEUE
 from services.order_followup.app import DEFINITION as ORDER_FOLLOWUP
 from shared.config import IntegrationsFile
-from shared.http import http_server
 from shared.settings import Settings
 from shared.topology import EVENTS_EXCHANGE, Topology
 from tests.support.events import connected, emitter_for, sample_order
 from tests.support.services import free_port, running
 from tests.support.waiting import eventually
+from tests.support.yard_http import served
 
 TIMEOUT = 0.3
 TTL = 0.5
@@ -47,20 +45,6 @@ class Crm:
             return JSONResponse({"name": f"{customer} from the CRM", "tier": "gold"})
 
         return Starlette(routes=[Route("/customers/{customer_id}", profile)])
-
-
-@asynccontextmanager
-async def serving(crm: Crm) -> AsyncIterator[str]:
-    port = free_port()
-    server = http_server(crm.app(), "127.0.0.1", port, grace=0.1)
-    task = asyncio.create_task(server.serve())
-    await eventually(lambda: server.started)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        server.force_exit = True
-        await task
 
 
 def integrations(crm_url: str) -> IntegrationsFile:
@@ -111,7 +95,10 @@ async def test_the_email_goes_out_on_time_with_a_fresh_then_stale_then_no_profil
     crm = Crm()
     topology = Topology((CONFIRMATION_QUEUE,), tuple(settings.retry.delays), 2)
     url = settings.broker_url.get_secret_value()
-    async with serving(crm) as crm_url, connected(url) as connection:
+    async with (
+        served(crm.app(), free_port(), abandon=True) as crm_url,
+        connected(url) as connection,
+    ):
         setup = await connection.channel()
         capture = await setup.declare_queue(CAPTURE, auto_delete=False)
         async with running(ORDER_FOLLOWUP, settings, topology, integrations(crm_url)):

@@ -12,8 +12,9 @@ from shared.http import http_server
 
 
 @asynccontextmanager
-async def served(app: Starlette, port: int) -> AsyncIterator[str]:
-    """Serve `app` on 127.0.0.1:`port`; yields its base URL."""
+async def served(app: Starlette, port: int, *, abandon: bool = False) -> AsyncIterator[str]:
+    """Serve `app` on 127.0.0.1:`port`; yields its base URL (`abandon`: at the end, do not
+    wait for requests still in a handler, such as a stand-in that hangs on purpose)."""
     server = http_server(app, "127.0.0.1", port)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -24,4 +25,5 @@ async def served(app: Starlette, port: int) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
+        server.force_exit = abandon
         await task
