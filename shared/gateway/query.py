@@ -13,7 +13,6 @@ the next caller. The cache is bounded in entries and in bytes (least recently us
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -145,6 +144,7 @@ class CachedQuery:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._bytes = 0
         self._flights: dict[str, asyncio.Task[_Entry]] = {}
+        self._wanted = sorted(policy.placeholders())
         labels = (policy.integration, policy.name)
         self._served = {s: metrics.served.labels(*labels, s.value) for s in Served}
         self._call_seconds = metrics.call_seconds.labels(*labels)
@@ -176,13 +176,11 @@ class CachedQuery:
         flights = list(self._flights.values())
         for flight in flights:
             flight.cancel()
-        for flight in flights:
-            with contextlib.suppress(BaseException):
-                await flight
+        await asyncio.gather(*flights, return_exceptions=True)
 
     def _path(self, params: Mapping[str, str]) -> str:
-        wanted = self.policy.placeholders()
-        if sorted(params) != sorted(wanted):
+        wanted = self._wanted
+        if sorted(params) != wanted:
             raise ConfigError(
                 f"query {self.policy.label} takes {', '.join(wanted) or 'no parameters'}, "
                 f"not {', '.join(sorted(params)) or 'none'}"
