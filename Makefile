@@ -48,7 +48,10 @@ lint: install  ## ruff and mypy (strict)
 	$(BIN)/mypy .
 
 test: install tools broker redis lint  ## everything CI runs: lint, then the whole suite
-	$(BIN)/pytest
+	@# Two workers, a test file each at a time (the tests share nothing but the broker, on
+	@# vhosts of their own); the fault suite alone after, as it stops and starts nodes.
+	$(BIN)/pytest -m "not faults" -n 2 --dist loadfile
+	$(BIN)/pytest -m faults
 
 unit: install  ## only the tests that need no broker
 	$(BIN)/pytest tests/unit
