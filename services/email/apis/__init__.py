@@ -12,13 +12,8 @@ from services.email.apis.sendgrid import SendGridProvider
 from services.email.base import Provider
 from shared.gateway import Gateway
 
+_ADAPTERS = (SendGridProvider, PostmarkProvider)
 # provider name -> adapter(integration, sender, gateway)
-API_ADAPTERS: dict[str, Callable[[str, str, Gateway], Provider]] = {
-    SendGridProvider.name: SendGridProvider,
-    PostmarkProvider.name: PostmarkProvider,
-}
+API_ADAPTERS: dict[str, Callable[[str, str, Gateway], Provider]] = {a.name: a for a in _ADAPTERS}
 # provider name -> an authenticated, side-effect-free path the health service probes
-HEALTH_PATHS: dict[str, str] = {
-    SendGridProvider.name: SendGridProvider.health_path,
-    PostmarkProvider.name: PostmarkProvider.health_path,
-}
+HEALTH_PATHS: dict[str, str] = {a.name: a.health_path for a in _ADAPTERS}
