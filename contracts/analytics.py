@@ -8,8 +8,9 @@ from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
 from contracts.base import ANY, Contract, Producers
 
-PropertyValue = str | int | float | bool | None
+PropertyValue = Annotated[str, Field(max_length=1000)] | int | float | bool | None
 PropertyName = Annotated[str, Field(min_length=1, max_length=100)]
+PropertyList = Annotated[list[PropertyValue], Field(max_length=100)]
 
 
 class AnalyticsTrackedV1(Contract):
@@ -38,7 +39,7 @@ class AnalyticsTrackedV1(Contract):
     event: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
     user_id: str | None = Field(default=None, min_length=1, max_length=200)
     anonymous_id: str | None = Field(default=None, min_length=1, max_length=200)
-    properties: dict[PropertyName, PropertyValue | list[PropertyValue]] = Field(
+    properties: dict[PropertyName, PropertyValue | PropertyList] = Field(
         default_factory=dict, max_length=100
     )
     occurred_at: AwareDatetime

@@ -151,3 +151,14 @@ def test_an_integration_names_its_adapter_and_an_unknown_one_is_refused() -> Non
 def test_an_event_happens_to_someone() -> None:
     with pytest.raises(ValueError, match="user_id or anonymous_id"):
         AnalyticsTrackedV1(event="x", occurred_at=utc_now())
+
+
+@pytest.mark.parametrize(
+    "properties",
+    [{"note": "x" * 1001}, {"tags": ["a"] * 101}, {"tags": ["x" * 1001]}, {"k" * 101: 1}],
+)
+def test_every_field_of_a_tracked_event_is_bounded(properties: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="at most"):
+        AnalyticsTrackedV1.model_validate(
+            {"event": "x", "user_id": "u", "occurred_at": utc_now(), "properties": properties}
+        )
