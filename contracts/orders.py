@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -173,3 +173,73 @@ class OrderWarehouseNotifiedV1(Contract):
     order_id: str = Field(min_length=1, max_length=100)
     shipment_reference: str | None = Field(default=None, max_length=200)
     notified_at: AwareDatetime
+
+
+class OrderCancelledV1(Contract):
+    """An order was cancelled; what its payment took back is `refund_minor` (0: nothing)."""
+
+    TYPE: ClassVar[str] = "order.cancelled"
+    VERSION: ClassVar[int] = 1
+    PRODUCERS: ClassVar[Producers] = Producers(
+        frozenset({ANY}),
+        "the shop's order service publishes or drops it; it refunds the payment, so whoever may "
+        "write to the intake queue is trusted to cancel orders, as to place them (a refund can "
+        "only return what the payment took, once: its idempotency key is this event's id)",
+    )
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "order_id": "ord_7Hq2LmX9",
+                    "payment_id": "pay_3Kd81Lq",
+                    "currency": "EUR",
+                    "refund_minor": 1798,
+                    "reason": "the customer cancelled before shipping",
+                    "cancelled_at": "2026-11-20T10:02:11Z",
+                }
+            ]
+        }
+    )
+
+    order_id: str = Field(min_length=1, max_length=100)
+    # The payment provider's own id for the order's payment, as checkout received it.
+    payment_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+    currency: CurrencyCode
+    refund_minor: int = Field(ge=0, le=10**12)
+    reason: str | None = Field(default=None, max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$")
+    cancelled_at: AwareDatetime
+
+
+class OrderRefundedV1(Contract):
+    """The payment provider took the refund of a cancelled order (order-followup's refund step)."""
+
+    TYPE: ClassVar[str] = "order.refunded"
+    VERSION: ClassVar[int] = 1
+    PRODUCERS: ClassVar[Producers] = Producers(
+        frozenset({"order-followup"}),
+        "says the payment provider took a refund: only the refund step can",
+    )
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "order_id": "ord_7Hq2LmX9",
+                    "payment_id": "pay_3Kd81Lq",
+                    "refund_id": "re_8Hc2Kq1",
+                    "status": "succeeded",
+                    "currency": "EUR",
+                    "amount_minor": 1798,
+                    "refunded_at": "2026-11-20T10:02:12Z",
+                }
+            ]
+        }
+    )
+
+    order_id: str = Field(min_length=1, max_length=100)
+    payment_id: str = Field(min_length=1, max_length=200)
+    refund_id: str = Field(min_length=1, max_length=200)
+    # pending: the provider took it and settles it later (it says so in its own webhooks).
+    status: Literal["succeeded", "pending"]
+    currency: CurrencyCode
+    amount_minor: int = Field(ge=0)
+    refunded_at: AwareDatetime

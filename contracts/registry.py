@@ -14,9 +14,11 @@ from contracts.emails import EmailFailedV1, EmailRequestedV1, EmailSentV1
 from contracts.envelope import CloudEvent
 from contracts.integrations import IntegrationHealthChangedV1
 from contracts.orders import (
+    OrderCancelledV1,
     OrderConfirmationRequestedV1,
     OrderCreatedV1,
     OrderCrmSyncedV1,
+    OrderRefundedV1,
     OrderWarehouseNotifiedV1,
 )
 from contracts.users import UserAuthenticatedV1
@@ -27,6 +29,8 @@ CONTRACTS: tuple[type[Contract], ...] = (
     OrderCrmSyncedV1,
     OrderConfirmationRequestedV1,
     OrderWarehouseNotifiedV1,
+    OrderCancelledV1,
+    OrderRefundedV1,
     EmailRequestedV1,
     EmailSentV1,
     EmailFailedV1,

@@ -21,6 +21,7 @@ from pydantic import (
 from shared.errors import ConfigError
 
 MIB = 1024 * 1024
+REFUND_EVENT = "order.cancelled.v1"  # what a payments integration's refund step takes
 _T = TypeVar("_T")
 
 
@@ -149,6 +150,23 @@ class IntegrationConfig(Catalogue):
     # An analytics provider's adapter by name (services/publisher/analytics/): this integration
     # then receives every analytics.tracked.v1, once, fire-and-forget.
     analytics: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    # A payment provider's adapter by name (services/order_followup/payments/): order-followup
+    # then refunds every cancelled order through it; `events` defaults to order.cancelled.v1.
+    payments: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refund_events(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("payments") and "events" not in data:
+            return {**data, "events": [REFUND_EVENT]}
+        return data
+
+    @model_validator(mode="after")
+    def _one_role(self) -> IntegrationConfig:
+        roles = [r for r in ("step", "analytics", "payments") if getattr(self, r) is not None]
+        if len(roles) > 1:
+            raise ValueError(f"{' and '.join(roles)}: an integration plays one of these roles")
+        return self
 
     @field_validator("reads")
     @classmethod

@@ -15,6 +15,7 @@ from contracts.base import Contract
 from contracts.orders import OrderCreatedV1
 from contracts.registry import UnknownContractError, lookup_key
 from services.order_followup.handlers import notify_warehouse, sync_to_crm
+from services.order_followup.refunds import refund_step
 from shared.config import IntegrationConfig, IntegrationsFile
 from shared.consumer import Handler
 from shared.errors import ConfigError
@@ -45,15 +46,23 @@ def step_queue(integration: str, config: IntegrationConfig | None) -> WorkQueue:
 
 def integration_steps(integrations: IntegrationsFile) -> list[IntegrationStep]:
     """The seed's CRM and warehouse steps (declared whether configured or not), then every
-    integration whose table names a `step`."""
-    names = [*SEED_STEPS, *(n for n, c in integrations.integrations.items() if c.step)]
+    integration whose table names a `step` or a `payments` adapter (its refund step)."""
+    tables = integrations.integrations
+    names = [*SEED_STEPS, *(n for n, c in tables.items() if c.step or c.payments)]
     steps = []
     for name in dict.fromkeys(names):
-        config = integrations.integrations.get(name)
+        config = tables.get(name)
         accepts = _contracts(name, config.events) if config else (OrderCreatedV1,)
-        factory = SEED_STEPS.get(name) if config is None or config.step is None else None
-        steps.append(IntegrationStep(name, step_queue(name, config), accepts, factory))
+        steps.append(
+            IntegrationStep(name, step_queue(name, config), accepts, _factory(name, config))
+        )
     return steps
+
+
+def _factory(name: str, config: IntegrationConfig | None) -> StepFactory | None:
+    if config is not None and config.payments is not None:
+        return refund_step(config.payments)
+    return SEED_STEPS.get(name) if config is None or config.step is None else None
 
 
 def handler_for(step: IntegrationStep, config: IntegrationConfig, gateway: Gateway) -> Handler:

@@ -134,6 +134,11 @@ def test_the_asyncapi_document_offers_the_drop_queue_only_what_it_accepts(
 ) -> None:
     doc = document(build_topology(settings, IntegrationsFile()))
     offered = set(doc["channels"]["intake_queue"]["messages"])
-    assert offered == {"order_created_v1", "email_requested_v1", "analytics_tracked_v1"}
+    assert offered == {
+        "order_created_v1",
+        "order_cancelled_v1",
+        "email_requested_v1",
+        "analytics_tracked_v1",
+    }
     message = doc["components"]["messages"]["webhook_received_v1"]
     assert message["x-eventyard-producers"] == ["intake-http"]

@@ -24,8 +24,20 @@ ADAPTERS: dict[str, tuple[str, ...]] = {
     "services/publisher/analytics/posthog.py": (
         "posthog", "PostHog", "/capture/", "distinct_id", "$lib",
     ),
+    # "stripe" itself is also a webhook signature scheme at intake's door, so not listed here.
+    "services/order_followup/payments/stripe.py": (
+        "/v1/payment_intents", "/v1/refunds", "/v1/balance", "payment_intent", "off_session",
+        "idempotency_error", "charge_already_refunded",
+    ),
+    "services/order_followup/payments/mollie.py": (
+        "mollie", "Mollie", "/v2/payments", "/v2/methods", "sequenceType", "customerId",
+    ),
 }  # fmt: skip
-REGISTRIES = {"services/email/apis/__init__.py", "services/publisher/analytics/__init__.py"}
+REGISTRIES = {
+    "services/email/apis/__init__.py",
+    "services/publisher/analytics/__init__.py",
+    "services/order_followup/payments/__init__.py",
+}
 
 
 def sources() -> list[Path]:

@@ -75,11 +75,11 @@ def test_check_finds_drift_missing_and_stale_files(tmp_path: Path) -> None:
     assert check(tmp_path) == []
     first = sorted(tmp_path.glob("*.json"))[0]
     first.write_text(first.read_text().replace('"title"', '"titel"', 1))
-    (tmp_path / "order.cancelled.v1.json").write_text("{}")
+    (tmp_path / "order.teleported.v1.json").write_text("{}")
     sorted(tmp_path.glob("email.sent.v1.json"))[0].unlink()
     problems = {d.file: d.problem for d in check(tmp_path)}
     assert "differs" in problems[first.name]
-    assert "no contract" in problems["order.cancelled.v1.json"]
+    assert "no contract" in problems["order.teleported.v1.json"]
     assert "missing" in problems["email.sent.v1.json"]
 
 
