@@ -8,6 +8,7 @@ import typer
 
 from cli.common import load, run, table
 from cli.local import local_gateway
+from shared.config import Catalogue, IntegrationConfig
 from shared.errors import EventyardError
 
 WATCHED = ("integration", "read")  # kinds the health service reports on
@@ -27,7 +28,7 @@ def integrations(health_url: str = HealthOption) -> None:
         rows.append(
             [
                 name,
-                kind,
+                _role(kind, answers),
                 answers.criticality or "-",
                 answers.capability or "-",
                 answers.dependency or "-",
@@ -40,6 +41,16 @@ def integrations(health_url: str = HealthOption) -> None:
         return
     header = ["name", "kind", "criticality", "capability", "dependency", "on failure", "health"]
     typer.echo(table(rows, header))
+
+
+def _role(kind: str, answers: Catalogue) -> str:
+    """The kind, with the provider's adapter for a payments or analytics integration."""
+    if isinstance(answers, IntegrationConfig):
+        if answers.payments:
+            return f"payments ({answers.payments})"
+        if answers.analytics:
+            return f"analytics ({answers.analytics})"
+    return kind
 
 
 def _not_probed(kind: str, components: dict[str, Any]) -> str:

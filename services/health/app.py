@@ -7,19 +7,18 @@ import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 
-from pydantic import HttpUrl
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from contracts.integrations import IntegrationHealthChangedV1
-from services.email.apis import HEALTH_PATHS
 from services.health.checks import Checker, probe_policy
 from services.health.metrics import HealthMetrics
+from services.health.probes import with_provider_probes
 from services.health.reads import ReadWatcher, metrics_policy
 from services.health.report import SEVERITY, Change, HealthReport
 from shared.broker import connect
-from shared.config import IntegrationConfig, IntegrationsFile
+from shared.config import IntegrationsFile
 from shared.publishing import Emitter
 from shared.service import Runtime, ServiceDefinition, Wiring
 from shared.topology import WorkQueue
@@ -75,18 +74,6 @@ async def wire(runtime: Runtime) -> Wiring:
         return JSONResponse(report.as_json())
 
     return Wiring(routes=[Route("/health", health, methods=["GET"])], on_stop=[stop])
-
-
-def with_provider_probes(file: IntegrationsFile) -> dict[str, IntegrationConfig]:
-    """The integrations, the mail API's with its adapter's probe when it declares none."""
-    integrations = dict(file.integrations)
-    provider, name = file.email.provider, file.email.http_integration
-    config = integrations.get(name or "")
-    if provider in HEALTH_PATHS and name and config is not None and config.health_url is None:
-        # An authenticated, side-effect-free read: it checks the key as well as the service.
-        url = HttpUrl(str(config.base_url).rstrip("/") + HEALTH_PATHS[provider])
-        integrations[name] = config.model_copy(update={"health_url": url})
-    return integrations
 
 
 def read_watcher(runtime: Runtime) -> ReadWatcher | None:

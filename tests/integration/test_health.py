@@ -185,6 +185,16 @@ async def test_integrations_command_prints_the_catalogue_with_live_health(
                     "criticality": "low",
                 },
                 "warehouse": {"base_url": "https://warehouse.example.com"},
+                # No health_url: probed at the payment adapter's own authenticated read.
+                "pay": {
+                    "base_url": crm.base,
+                    "payments": "stripe",
+                    "allow_private_network": True,
+                    "capability": "refunds of cancelled orders",
+                    "dependency": "the payment provider's API",
+                    "on_failure": "refunds wait on the ladder",
+                    "criticality": "high",
+                },
             }
         }
         write_integrations(settings.config, config)
@@ -199,6 +209,10 @@ async def test_integrations_command_prints_the_catalogue_with_live_health(
     [crm_row] = [line for line in shown.stdout.splitlines() if line.startswith("crm")]
     for fact in ("integration", "low", "customer records", "CRM REST API", "healthy (HTTP 200"):
         assert fact in crm_row
+    [pay_row] = [line for line in shown.stdout.splitlines() if line.startswith("pay ")]
+    for fact in ("payments (stripe)", "high", "refunds of cancelled orders", "healthy (HTTP 200"):
+        assert fact in pay_row
+    assert "/v1/balance" in {hit.path for hit in crm.hits}
     assert "not probed (no health_url)" in shown.stdout
 
 

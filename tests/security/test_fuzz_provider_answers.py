@@ -1,6 +1,6 @@
-"""Property-based fuzz of what a hosted mail API may answer: whatever the status and bytes,
-an adapter returns an id or raises the yard's TransientError / PermanentError (retried or
-parked), never a parsing error the consumer could not classify."""
+"""Property-based fuzz of what a hosted mail or payment API may answer: whatever the status and
+bytes, an adapter returns its result or raises the yard's TransientError / PermanentError
+(retried or parked), never a parsing error the consumer could not classify."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from hypothesis import strategies as st
 from services.email.apis.postmark import PostmarkProvider
 from services.email.apis.sendgrid import SendGridProvider
 from services.email.rendering import RenderedEmail
+from services.order_followup.payments.base import Money
+from services.order_followup.payments.mollie import MollieProvider
+from services.order_followup.payments.stripe import StripeProvider
 from shared.errors import PermanentError, TransientError
 from shared.gateway import EndpointPolicy
 from shared.gateway.testing import harness
@@ -53,3 +56,44 @@ def test_any_answer_is_an_id_or_a_classified_error(
             await h.gateway.aclose()
 
     asyncio.run(send())
+
+
+PAYMENT_FIELDS = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.text(max_size=250) | st.integers(),
+        "status": st.sampled_from(["succeeded", "paid", "pending", "refunded", "nope"]) | CODES,
+        "amount": st.integers(min_value=-10, max_value=10**20) | st.booleans()
+        | st.fixed_dictionaries({"currency": st.text(max_size=5), "value": st.text(max_size=40)}),
+        "currency": st.sampled_from(["eur", "EUR", "jpy", "e1r", ""]) | st.integers(),
+        "error": st.dictionaries(st.sampled_from(["type", "code", "message"]), st.text()),
+        "detail": st.text(max_size=300),
+        "field": st.text(max_size=50) | st.none(),
+    },
+).map(lambda v: httpx.Response(200, json=v).content)  # fmt: skip
+
+
+@pytest.mark.parametrize("adapter", [StripeProvider, MollieProvider])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    status=st.integers(min_value=200, max_value=599), body=st.binary(max_size=3000) | PAYMENT_FIELDS
+)
+def test_any_payment_answer_is_a_refund_or_a_classified_error(
+    adapter: type[StripeProvider | MollieProvider], status: int, body: bytes
+) -> None:
+    async def api(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, content=body)
+
+    async def refund() -> None:
+        h = harness(api, EndpointPolicy("pay", "https://api.example.com", max_retries=0))
+        try:
+            done = await adapter("pay", h.gateway).refund("pay_1", Money(5, "EUR"), None, "evt-1")
+        except (TransientError, PermanentError):
+            return  # retried or parked, with a reason
+        finally:
+            await h.gateway.aclose()
+        assert 200 <= status < 300
+        assert done.id
+        assert done.amount.amount_minor >= 0
+
+    asyncio.run(refund())

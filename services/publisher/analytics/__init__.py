@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from services.publisher.analytics.base import AnalyticsProvider
+from services.publisher.analytics.posthog import STATUS_URL as POSTHOG_STATUS_URL
 from services.publisher.analytics.posthog import PostHogProvider
+from services.publisher.analytics.segment import STATUS_URL as SEGMENT_STATUS_URL
 from services.publisher.analytics.segment import SegmentProvider
 from shared.config import IntegrationConfig
 from shared.errors import ConfigError
@@ -22,6 +24,11 @@ ADAPTERS: dict[str, Callable[[str, IntegrationConfig, Gateway], AnalyticsProvide
         name, gateway, config.credentials[0] if config.credentials else None
     ),
 }
+
+
+# adapter name -> the provider's public status page (Statuspage's JSON summary), which the
+# health service probes: an ingestion key is write-only and has nothing cheap to read
+STATUS_URLS: dict[str, str] = {"segment": SEGMENT_STATUS_URL, "posthog": POSTHOG_STATUS_URL}
 
 
 def analytics_providers(

@@ -16,6 +16,8 @@ from shared.errors import ConfigError
 from shared.gateway import Gateway
 
 CAPTURE_PATH = "/capture/"
+# Public, no key: what the health service probes.
+STATUS_URL = "https://status.posthog.com/api/v2/status.json"
 
 
 class PostHogProvider:

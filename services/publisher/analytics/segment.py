@@ -14,6 +14,8 @@ from contracts.envelope import CloudEvent
 from shared.gateway import Gateway
 
 TRACK_PATH = "/v1/track"
+# Public, no key: what the health service probes.
+STATUS_URL = "https://status.segment.com/api/v2/status.json"
 
 
 class SegmentProvider:
