@@ -1,4 +1,5 @@
-"""Runs the demo: services (started if none answer), stand-ins, two orders, one CRM outage."""
+"""Runs the demo: services (started if none answer), stand-ins, two orders, one CRM outage,
+then a cancellation (a refund), an analytics event and a scheduled email."""
 
 from __future__ import annotations
 
@@ -11,23 +12,46 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any, TextIO
 
 import orjson
+from aio_pika.abc import AbstractConnection
 
 from cli.common import open_connection
 from cli.demo.mailbox import follow
 from cli.demo.observer import Observer
 from cli.demo.running import START_OWN, DemoError, ladder_text, running_topology
-from cli.demo.script import Narrator, Order, new_order_id, order_paid, stop
-from cli.demo.standins import CRM_PORT, PARTNER_PORT, WAREHOUSE_PORT, StandIns, standins_served
+from cli.demo.script import (
+    SCHEDULE_AHEAD_SECONDS,
+    Narrator,
+    Order,
+    feedback_email,
+    new_order_id,
+    order_cancelled,
+    order_cancelled_tracked,
+    order_paid,
+    stop,
+)
+from cli.demo.standins import (
+    ANALYTICS_PORT,
+    CRM_PORT,
+    PARTNER_PORT,
+    PAYMENTS_PORT,
+    WAREHOUSE_PORT,
+    StandIns,
+    standins_served,
+)
 from cli.local import local_gateway
+from contracts.envelope import utc_now
 from services.publisher.signing import signature_headers
 from services.yard import SERVICES, service_urls
-from shared.broker import redacted_url
+from shared.broker import publish_channel, redacted_url
 from shared.config import IntegrationsFile
 from shared.errors import EventyardError
+from shared.metrics import Metrics
+from shared.publishing import Confirmer, Emitter
 from shared.redact import Redactor
 from shared.settings import Settings
 from shared.topology import Topology, declare
@@ -77,6 +101,7 @@ class Demo:
         self.standins.feed = self.narrator.feed
         self._urls = service_urls(base_port=base_port)
         self._gateway = local_gateway(self._urls, timeout=5, redactor=Redactor([self._shop_secret]))
+        self._connection: AbstractConnection
 
     async def run(self) -> int:
         """Everything, in order; the services the demo started are stopped at the end."""
@@ -85,6 +110,7 @@ class Demo:
             stack.push_async_callback(self._gateway.aclose)
             connection = await open_connection(self._settings, "eventyard-demo")
             stack.push_async_callback(connection.close)
+            self._connection = connection
             if await self._all_ready():
                 self._topology = await running_topology(
                     self._gateway,
@@ -111,7 +137,8 @@ class Demo:
             await stack.enter_async_context(standins_served(self.standins))
             say(
                 f"stand-ins up: partner :{PARTNER_PORT} (verifies signatures), CRM :{CRM_PORT}, "
-                f"warehouse :{WAREHOUSE_PORT}; mail goes to the console provider"
+                f"warehouse :{WAREHOUSE_PORT}, payments :{PAYMENTS_PORT}, analytics "
+                f":{ANALYTICS_PORT}; mail goes to the console provider"
             )
             watched = await Observer(connection, self._topology, self.narrator.feed).start()
             if not watched:
@@ -126,14 +153,14 @@ class Demo:
 
     async def _story(self) -> int:
         say = self.narrator.say
-        first = await self._send("Ada Lovelace", "London")
+        first = await self._send("cus_1042", "Ada Lovelace", "London")
         if not await self.narrator.until(
             lambda: {"crm", "warehouse", "mail", "partner"} <= first.seen, within=30
         ):
             return self._missing(first, {"crm", "warehouse", "mail", "partner"})
         say("order 1 went through every step. Now the CRM goes down.", "★")
         self.standins.crm_down = True
-        second = await self._send("Grace Hopper", "Arlington")
+        second = await self._send("cus_2077", "Grace Hopper", "Arlington")
         ladder = sum(self._topology.delays[: CRM_FAILURES_BEFORE_RECOVERY + 1])
         if not await self.narrator.until(
             lambda: (
@@ -155,6 +182,10 @@ class Demo:
             "warehouse and the mailbox.",
             "★",
         )
+        if not await self._after_sales(first):
+            return self._missing(first, {"refunded", "analytics", "scheduled_mail"})
+        await self.narrator.until(lambda: False, within=0.5)
+        say("refunded once, tracked once, and the scheduled email went out on time.", "★")
         self._next_steps()
         return 0
 
@@ -168,15 +199,47 @@ class Demo:
             and hit.body["order"]["order_id"] == order.order_id
         )
 
-    async def _send(self, name: str, city: str) -> Order:
+    async def _send(self, customer_id: str, name: str, city: str) -> Order:
         order = Order(new_order_id())
         self.narrator.orders[order.order_id] = order
-        body = order_paid(order.order_id, name, city)
-        webhook_id = f"msg_{order.order_id}"
+        body = order_paid(order.order_id, customer_id, name, city)
+        await self._webhook("order.paid", order.order_id, body)
+        return order
+
+    async def _after_sales(self, order: Order) -> bool:
+        """Order 1 is cancelled (a refund), the site reports it (analytics), and a follow-up
+        email is scheduled a few seconds ahead; True once all three are seen through."""
+        say = self.narrator.say
+        say(f"the customer cancels {order.order_id}.", "★")
+        cancelled = order_cancelled(order.order_id)
+        await self._webhook("order.cancelled", f"{order.order_id}_cancelled", cancelled)
+        emitter = Emitter(
+            Confirmer(await publish_channel(self._connection), timeout=5),
+            source="/demo/shop",
+            metrics=Metrics("demo"),
+        )
+        await emitter.publish(order_cancelled_tracked(order.order_id))
+        say("the shop's site publishes analytics.tracked.v1 'Order Cancelled' (fire-and-forget)",
+            "→")  # fmt: skip
+        send_at = utc_now() + timedelta(seconds=SCHEDULE_AHEAD_SECONDS)
+        self.narrator.scheduled_for = send_at
+        await emitter.publish(feedback_email(order.order_id, send_at))
+        say(
+            f"the shop asks for a feedback email to be sent at {send_at:%H:%M:%S} "
+            "(email.requested.v1 with send_at): it waits in the broker, not in memory",
+            "→",
+        )
+        wanted = {"refunded", "analytics", "scheduled_mail"}
+        return await self.narrator.until(
+            lambda: wanted <= order.seen, within=30 + SCHEDULE_AHEAD_SECONDS
+        )
+
+    async def _webhook(self, kind: str, reference: str, body: bytes) -> None:
+        webhook_id = f"msg_{reference}"
         headers = signature_headers([self._shop_secret], webhook_id, int(time.time()), body)
         self.narrator.say(
-            f"the shop sends a signed order.paid webhook for {order.order_id} "
-            f"(webhook-id {webhook_id}) to POST /webhooks/shop",
+            f"the shop sends a signed {kind} webhook (webhook-id {webhook_id}) to "
+            "POST /webhooks/shop",
             "→",
         )
         try:
@@ -189,18 +252,17 @@ class Demo:
             )
         except EventyardError as error:
             if self._started_own:
-                raise DemoError(f"intake refused the demo's order: {error}") from error
+                raise DemoError(f"intake refused the demo's {kind}: {error}") from error
             raise DemoError(
-                f"intake at {self._urls['intake']} refused the demo's order ({error}): the "
+                f"intake at {self._urls['intake']} refused the demo's {kind} ({error}): the "
                 f"services there run another integrations file than the demo's; {START_OWN}"
             ) from error
         event_id = answer.json().get("event_id")
+        contract = self._integrations.sources["shop"].map.get(kind, "?")
         self.narrator.say(
-            f"intake stored it and answered {answer.status_code}: "
-            f"event {event_id} (order.created.v1)",
+            f"intake stored it and answered {answer.status_code}: event {event_id} ({contract})",
             "✓",
         )
-        return order
 
     def _missing(self, order: Order, wanted: set[str]) -> int:
         self.narrator.say(

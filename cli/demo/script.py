@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TextIO
 
 import orjson
@@ -15,11 +16,17 @@ import orjson
 from cli.demo.mailbox import Mail
 from cli.demo.observer import Seen
 from cli.demo.standins import Hit, StandIns
+from contracts.analytics import AnalyticsTrackedV1
+from contracts.emails import EmailRequestedV1
+from contracts.envelope import utc_now
 from contracts.orders import OrderCreatedV1
 from services.publisher.patterns import matches
+from shared import headers as h
 from shared.topology import Topology
 
 Item = Hit | Seen | Mail
+SCHEDULE_AHEAD_SECONDS = 4
+FEEDBACK_SUBJECT = "How did we do with"  # the scheduled email's subject starts so
 
 
 @dataclass
@@ -42,6 +49,7 @@ class Narrator:
         self.orders: dict[str, Order] = {}
         self.mails: list[Mail] = []
         self.feed: asyncio.Queue[Any] = asyncio.Queue()
+        self.scheduled_for: datetime | None = None
 
     def say(self, text: str, mark: str = " ") -> None:
         """One timestamped line."""
@@ -111,6 +119,18 @@ class Narrator:
                     "✗",
                 )
                 self._mark(order, "crm_failed")
+        elif hit.standin == "payments":
+            order = self._order_of(str(body.get("payment_intent", "")).removeprefix("pi_"))
+            self.say(f"payment stand-in refunded {body.get('amount')} minor units of "
+                     f"{body.get('payment_intent')} (Idempotency-Key {hit.idempotency_key}: the "
+                     "event id, so a retry can never refund twice)", "✓")  # fmt: skip
+            self._mark(order, "refund_called")
+        elif hit.standin == "analytics":
+            order = self._order_of((body.get("properties") or {}).get("order_id"))
+            self.say(f"analytics stand-in got track {body.get('event')!r} for "
+                     f"{body.get('userId')} (messageId {body.get('messageId')}): sent once, "
+                     "never retried", "✓")  # fmt: skip
+            self._mark(order, "analytics")
         elif hit.standin == "warehouse":
             self.say(
                 f"warehouse stand-in got the shipment for {body.get('order_id')} "
@@ -133,12 +153,24 @@ class Narrator:
         self.mails.append(mail)
         self.say(f"email rendered and sent by the console provider to {mail.to}:", "✓")
         self.show(f"Subject: {mail.subject}\n\n{mail.text}")
+        scheduled = mail.subject.startswith(FEEDBACK_SUBJECT)
+        if scheduled and self.scheduled_for is not None:
+            self.say(f"sent at {utc_now():%H:%M:%S}, scheduled for "
+                     f"{self.scheduled_for:%H:%M:%S}: it waited on the retry ladder's rungs "
+                     "(so at or after its time, within the shortest rung)", "✓")  # fmt: skip
         for order in self.orders.values():
             if order.order_id in mail.subject:
-                self._mark(order, "mail")
+                self._mark(order, "scheduled_mail" if scheduled else "mail")
 
     def _seen(self, seen: Seen) -> None:
         event, data = seen.event, seen.event.get("data") or {}
+        if seen.kind == "retry" and seen.headers.get(h.DEFERRALS):
+            self.say(
+                f"{seen.routing_key}: not due yet; the broker holds it on {seen.exchange} "
+                "(no attempt used) and then returns it",
+                "⏳",
+            )
+            return
         if seen.kind == "retry":
             self.say(
                 f"{seen.routing_key}: attempt {seen.headers.get('x-eventyard-attempts')} "
@@ -170,6 +202,14 @@ class Narrator:
                 "!",
             )
             return
+        if kind == "order.refunded":
+            self.say(
+                f"order-followup.payments: refund {data.get('refund_id')} of "
+                f"{data.get('order_id')} {data.get('status')} (order.refunded.v1)",
+                "→",
+            )
+            self._mark(self._order_of(data.get("order_id")), "refunded")
+            return
         order = self._order_of(correlation=event.get("correlationid"))
         if order is None:
             return
@@ -199,16 +239,50 @@ def new_order_id() -> str:
     return f"ord_demo_{uuid.uuid4().hex[:6]}"
 
 
-def order_paid(order_id: str, name: str, city: str) -> bytes:
+def order_paid(order_id: str, customer_id: str, name: str, city: str) -> bytes:
     """The shop's `order.paid` webhook body: the contract's own example, for another buyer."""
     example: dict[str, Any] = OrderCreatedV1.model_json_schema()["examples"][0]
     data = {
         **example,
         "order_id": order_id,
-        "customer": {**example["customer"], "name": name},
+        "customer": {**example["customer"], "id": customer_id, "name": name},
         "shipping_address": {**example["shipping_address"], "city": city},
     }
     return orjson.dumps({"type": "order.paid", "data": data})
+
+
+def order_cancelled(order_id: str) -> bytes:
+    """The shop's `order.cancelled` webhook body: a full refund of the example's payment."""
+    data = {
+        "order_id": order_id,
+        "payment_id": f"pi_{order_id}",
+        "currency": "EUR",
+        "refund_minor": 1798,
+        "reason": "the customer cancelled before shipping",
+        "cancelled_at": utc_now().isoformat(),
+    }
+    return orjson.dumps({"type": "order.cancelled", "data": data})
+
+
+def order_cancelled_tracked(order_id: str) -> AnalyticsTrackedV1:
+    """What the shop's site reports to the analytics providers."""
+    return AnalyticsTrackedV1(
+        event="Order Cancelled",
+        user_id="cus_1042",
+        properties={"order_id": order_id, "refund": 17.98, "currency": "EUR"},
+        occurred_at=utc_now(),
+    )
+
+
+def feedback_email(order_id: str, send_at: datetime) -> EmailRequestedV1:
+    """A literal email for later: the service sends it at or after `send_at`."""
+    return EmailRequestedV1(
+        to="ada@example.com",
+        subject=f"{FEEDBACK_SUBJECT} {order_id}?",
+        body="We refunded your order. Tell us what we could do better.",
+        send_at=send_at,
+        priority="low",
+    )
 
 
 async def stop(task: asyncio.Task[Any]) -> None:

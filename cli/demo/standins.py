@@ -1,4 +1,5 @@
-"""The demo's stand-ins: a partner that verifies signatures, a CRM that can go down, a warehouse."""
+"""The demo's stand-ins: a partner that verifies signatures, a CRM that can go down, a warehouse,
+a payment provider and an analytics provider (each answering as the demo's adapter expects)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 from starlette.applications import Starlette
@@ -19,7 +21,7 @@ from services.intake.signatures import VerificationError, verify
 from shared.errors import EventyardError
 from shared.http import http_server
 
-PARTNER_PORT, CRM_PORT, WAREHOUSE_PORT = 9101, 9102, 9103
+PARTNER_PORT, CRM_PORT, WAREHOUSE_PORT, PAYMENTS_PORT, ANALYTICS_PORT = range(9101, 9106)
 
 
 @dataclass
@@ -38,7 +40,7 @@ class Hit:
 
 @dataclass
 class StandIns:
-    """All three; every hit is recorded and also queued for the narrator."""
+    """All five; every hit is recorded and also queued for the narrator."""
 
     partner_secret: str
     crm_down: bool = False
@@ -143,16 +145,60 @@ class StandIns:
             ]
         )
 
+    def payments(self) -> Starlette:
+        """Refunds as the demo's payment adapter (stripe) sends them: a form-encoded POST."""
+
+        async def refunds(request: Request) -> Response:
+            form = parse_qs((await request.body()).decode("utf-8", "replace"))
+            body = {name: values[0] for name, values in form.items()}
+            self._record(
+                Hit("payments", request.url.path, 200, body, request.headers.get("idempotency-key"))
+            )
+            amount = int(body.get("amount", "0")) if body.get("amount", "").isdigit() else 0
+            return JSONResponse({"id": f"re_demo_{len(self.hits)}", "object": "refund",
+                                 "status": "succeeded", "amount": amount, "currency": "eur",
+                                 "payment_intent": body.get("payment_intent")})  # fmt: skip
+
+        async def balance(_: Request) -> Response:
+            return JSONResponse({"object": "balance", "available": []})
+
+        return Starlette(
+            routes=[
+                Route("/v1/refunds", refunds, methods=["POST"]),
+                Route("/v1/balance", balance, methods=["GET"]),
+            ]
+        )
+
+    def analytics(self) -> Starlette:
+        """Track calls as the demo's analytics adapter (segment) sends them."""
+
+        async def track(request: Request) -> Response:
+            _, body = await self._body(request)
+            self._record(Hit("analytics", request.url.path, 200, body, None))
+            return JSONResponse({"success": True})
+
+        async def health(_: Request) -> Response:
+            return JSONResponse({"ok": True})
+
+        return Starlette(
+            routes=[
+                Route("/v1/track", track, methods=["POST"]),
+                Route("/health", health, methods=["GET"]),
+            ]
+        )
+
 
 @asynccontextmanager
 async def standins_served(standins: StandIns) -> AsyncIterator[None]:
-    """Serve the three stand-ins on their fixed loopback ports."""
+    """Serve the stand-ins on their fixed loopback ports."""
     servers = [
         http_server(app, "127.0.0.1", port)
         for app, port in (
             (standins.partner(), PARTNER_PORT),
             (standins.crm(), CRM_PORT),
             (standins.warehouse(), WAREHOUSE_PORT),
+            (standins.payments(), PAYMENTS_PORT),
+            (standins.analytics(), ANALYTICS_PORT),
         )
     ]
     tasks = [asyncio.create_task(s.serve()) for s in servers]
@@ -161,7 +207,7 @@ async def standins_served(standins: StandIns) -> AsyncIterator[None]:
             while not server.started:
                 if task.done():
                     raise EventyardError(
-                        f"cannot serve the stand-ins on ports {PARTNER_PORT}-{WAREHOUSE_PORT}: "
+                        f"cannot serve the stand-ins on ports {PARTNER_PORT}-{ANALYTICS_PORT}: "
                         "is another demo running?"
                     )
                 await asyncio.sleep(0.02)

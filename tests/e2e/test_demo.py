@@ -125,9 +125,9 @@ def check_narration(out: str, record: Path) -> None:
     """What the demo printed is what the stand-ins and the console provider recorded."""
     seen = orjson.loads(record.read_bytes())
 
-    # Two orders were accepted, each with the event id intake answered
+    # Two orders and a cancellation were accepted, each with the event id intake answered
     accepted = re.findall(r"answered 202: event (\S+)", out)
-    assert len(accepted) == 2
+    assert len(accepted) == 3
     # Every partner delivery it reports verified was verified by the stand-in, and only those
     partner = [h for h in seen["hits"] if h["standin"] == "partner"]
     assert partner
@@ -137,7 +137,7 @@ def check_narration(out: str, record: Path) -> None:
     # The emails it shows are the ones the console provider printed
     printed = {m.subject: m for m in parse(MAIL_LOG.read_text())}
     shown = re.findall(r"│ Subject: (.+)", out)
-    assert len(shown) == 2
+    assert len(shown) == 3  # two confirmations, and the scheduled email
     for subject in shown:
         assert subject in printed
         assert printed[subject].text.strip().splitlines()[0] in out
@@ -151,5 +151,25 @@ def check_narration(out: str, record: Path) -> None:
     assert statuses[1:].count(503) >= 2
     assert statuses[-1] == 200
     assert len(re.findall(r"attempt \d failed .*retry\.\d+s", out)) >= 2
-    assert f"upserted customer cus_1042 and order {second}" in out
+    assert f"upserted customer cus_2077 and order {second}" in out
+    # The profile read: answered for order 1, failed with the CRM down for order 2, whose
+    # email went out anyway: the order's own name, and the fallback's tier (no gold line)
+    assert "answered the profile read for cus_1042" in out
+    assert "the profile read for cus_2077 got 503" in out
+    [ada] = [m for m in seen["mails"] if first in m["subject"] and "confirmed" in m["subject"]]
+    [grace] = [m for m in seen["mails"] if second in m["subject"]]
+    assert "(from the CRM)" in ada["text"]
+    assert "gold member" in ada["text"]
+    assert "Hello Grace Hopper," in grace["text"]
+    assert "gold member" not in grace["text"]
+    # Order 1 was cancelled: refunded once with its event id as the key, tracked once, and the
+    # scheduled email went out no earlier than asked
+    [refund] = [h for h in seen["hits"] if h["standin"] == "payments"]
+    assert refund["body"]["payment_intent"] == f"pi_{first}"
+    assert refund["idempotency_key"] == accepted[2]
+    [track] = [h for h in seen["hits"] if h["standin"] == "analytics"]
+    assert track["body"]["event"] == "Order Cancelled"
+    assert set(seen["orders"][first]) >= {"refunded", "analytics", "scheduled_mail"}
+    [(sent, scheduled)] = re.findall(r"sent at (\S+), scheduled for (\S+):", out)
+    assert sent >= scheduled
     assert "eventyard parked list" in out
