@@ -291,10 +291,19 @@ class YardTest:
             return
         finally:
             self._nested.pop()
-        self.results.append(self._result(sent, inner))
+        if any(self._takes(queue, sent) for queue in self.broker.topology.queues):
+            self.results.append(self._result(sent, inner))
 
     def _routable(self, sent: Sent) -> bool:
         return self.bound is None or sent.routing_key in self.bound
+
+    @staticmethod
+    def _takes(queue: WorkQueue, sent: Sent) -> bool:
+        """Whether a yard subscriber's queue got this message (not a FastStream publisher's
+        stand-in subscriber)."""
+        if sent.exchange == EVENTS_EXCHANGE:
+            return sent.routing_key in queue.bindings
+        return (sent.exchange, sent.routing_key) == ("", queue.name)
 
     def _result(self, delivered: Sent, sent: list[Sent]) -> HandlerResult:
         published = [_event(s) for s in sent if s.exchange == EVENTS_EXCHANGE]
