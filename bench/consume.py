@@ -53,6 +53,7 @@ DRAMATIQ_SAME = "dramatiq 1 proc, same prefetch"
 RAW_UVLOOP = "raw aio-pika on uvloop"
 CPU_METRIC = "worker CPU µs per msg"
 EVENTYARD_ASYNCIO = "eventyard without speedups (asyncio loop)"
+FASTSTREAM_KIT = "faststream-kit (shared.faststream)"
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,16 @@ class ConsumeBench:
         arguments = work_queue_arguments(WorkQueue(QUEUE), DELIVERY_LIMIT)
         return Contestant(QUEUE, arguments, self.event_message, start)
 
+    def faststream_kit(self) -> Contestant:
+        """The FastStream kit's subscriber (informational: no target), same queue, same prefetch."""
+
+        def start() -> Sequence[Proc]:
+            args = ["bench.workers.faststream_kit", QUEUE]
+            return [spawn("faststream-kit", args, self.config.workdir, self._env())]
+
+        arguments = work_queue_arguments(WorkQueue(QUEUE), DELIVERY_LIMIT)
+        return Contestant(QUEUE, arguments, self.event_message, start)
+
     def dramatiq(self, *, same_prefetch: bool) -> Contestant:
         """A Dramatiq actor, one process with 8 threads; its own default prefetch (16) or ours."""
 
@@ -238,6 +249,7 @@ async def consume(config: BenchConfig, connection: AbstractConnection) -> Sectio
         "eventyard": bench.runner(bench.eventyard()),
         "raw aio-pika": bench.runner(bench.raw()),
         EVENTYARD_ASYNCIO: bench.runner(bench.eventyard(plain=True)),
+        FASTSTREAM_KIT: bench.runner(bench.faststream_kit()),
     }
     if config.peers:  # --quick too: every ratio is computed, on small sizes
         contestants[DRAMATIQ_SAME] = bench.runner(bench.dramatiq(same_prefetch=True))
@@ -287,5 +299,9 @@ async def consume(config: BenchConfig, connection: AbstractConnection) -> Sectio
         "default, 2 x 8 threads); Celery with acks_late and its prefetch multiplier set so the "
         f"worker prefetches {config.prefetch}; ratios are to raw aio-pika on uvloop "
         "(eventyard's loop), targets compare eventyard's median with each peer's"
+    )
+    section.notes.append(
+        f"'{FASTSTREAM_KIT}': FastStream's consumer around the yard's consume path, for other "
+        "services (docs/faststream.md); informational, no target"
     )
     return section

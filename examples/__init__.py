@@ -1,0 +1,1 @@
+"""Examples of services outside the yard that talk to it."""
