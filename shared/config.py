@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from string import Formatter
@@ -22,6 +23,8 @@ from shared.errors import ConfigError
 
 MIB = 1024 * 1024
 REFUND_EVENT = "order.cancelled.v1"  # what a payments integration's refund step takes
+_QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,199}$")
+_CONTRACT_KEY = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)+\.v[1-9][0-9]{0,3}$")
 _T = TypeVar("_T")
 
 
@@ -174,6 +177,25 @@ class IntegrationConfig(Catalogue):
         return plain_names(reads)
 
 
+class ConsumerConfig(Catalogue):
+    """A company service outside the yard that consumes with the FastStream kit
+    (shared/faststream.py): its queues follow the yard's failure rules, so `topology apply`
+    declares them and `eventyard parked` serves their parked queues."""
+
+    # queue name -> the contracts it is bound to (`TYPE.vN`)
+    queues: dict[str, list[str]] = Field(min_length=1)
+
+    @field_validator("queues")
+    @classmethod
+    def _queues(cls, queues: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, keys in queues.items():
+            if not _QUEUE_NAME.match(name) or name.endswith(".parked"):
+                raise ValueError(f"{name!r} is not a work queue's name")
+            if not keys or not all(_CONTRACT_KEY.match(key) for key in keys):
+                raise ValueError(f"{name!r}: name the contracts it takes, as TYPE.vN")
+        return queues
+
+
 class EmailConfig(Catalogue):
     """The mail provider the email service sends through."""
 
@@ -222,8 +244,9 @@ class IntegrationsFile(_Table):
     integrations: dict[str, IntegrationConfig] = Field(default_factory=dict)
     email: EmailConfig = Field(default_factory=EmailConfig)
     oauth: dict[str, OAuthProviderConfig] = Field(default_factory=dict)
+    consumers: dict[str, ConsumerConfig] = Field(default_factory=dict)
 
-    @field_validator("destinations", "sources", "integrations", "oauth")
+    @field_validator("destinations", "sources", "integrations", "oauth", "consumers")
     @classmethod
     def _names(cls, tables: dict[str, object]) -> dict[str, object]:
         return plain_names(tables)
@@ -248,6 +271,7 @@ class IntegrationsFile(_Table):
                 for q, r in c.reads.items()
             ),
             *(("oauth", n, c) for n, c in self.oauth.items()),
+            *(("consumer", n, c) for n, c in self.consumers.items()),
         ]
         if "email" in self.model_fields_set:
             entries.append(("email", self.email.provider, self.email))
@@ -260,6 +284,7 @@ class IntegrationsFile(_Table):
             "destination": "destinations",
             "integration": "integrations",
             "oauth": "oauth",
+            "consumer": "consumers",
         }
         return [
             f"{tables[kind]}.{name}: {', '.join(missing)}"

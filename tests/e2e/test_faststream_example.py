@@ -12,18 +12,18 @@ from aio_pika.abc import AbstractConnection, AbstractIncomingMessage, AbstractQu
 from faststream.specification import AsyncAPI
 from prometheus_client import CollectorRegistry
 
-from examples.faststream_service.service import INTEGRATION, QUEUE, app, loyalty_broker
-from shared.broker import publish_channel
+from examples.faststream_service.service import INTEGRATION, NAME, QUEUE, app, loyalty_broker
 from shared.faststream import publish, yard_test_broker
 from shared.gateway import EndpointPolicy, Gateway
 from shared.gateway.testing import harness
-from shared.parking import peek, replay
-from shared.publishing import Confirmer
+from shared.parking import peek
 from shared.redact import Redactor
 from shared.settings import Settings
 from shared.topology import EVENTS_EXCHANGE
+from tests.support.cli import eventyard
 from tests.support.events import connected, queue_depth, sample_order
 from tests.support.receiver import Receiver, serving
+from tests.support.toml import write_integrations
 from tests.support.waiting import eventually
 
 API = "https://api.example.com"
@@ -111,12 +111,13 @@ async def test_a_failing_call_climbs_the_ladder_is_parked_replayed_and_then_done
             assert parked.routing_key == "order.created.v1"
             assert parked.message_id == order.id
 
-            # And the operator's replay moves it back; the API answers now, the outcome follows.
-            # The function behind `eventyard parked replay`: the command itself takes only the
-            # parked queues of the yard's own topology, which this service's is not.
-            confirmer = Confirmer(await publish_channel(connection), timeout=5)
-            replayed = await replay(connection, confirmer, parked_queue)
-            assert replayed.replayed == 1
+            # And the operator's `eventyard parked replay` moves it back (the integrations file
+            # names the service's queue under [consumers]); the API answers, the outcome follows
+            write_integrations(settings.config, {"consumers": {NAME: {"queues": {QUEUE: [
+                "order.created.v1"]}}}})  # fmt: skip
+            replayed = await asyncio.to_thread(eventyard, settings, "parked", "replay", QUEUE)
+            assert replayed.returncode == 0, replayed.stderr
+            assert "replayed 1" in replayed.stdout
             outcome = await _next(outcomes)
         finally:
             await broker.stop()

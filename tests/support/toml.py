@@ -39,7 +39,7 @@ def answered(config: dict[str, Any]) -> dict[str, Any]:
     """The config with the four catalogue answers filled in wherever a table lacks them."""
     filled: dict[str, Any] = {
         kind: {name: {**STAND_IN_ANSWERS, **table} for name, table in config[kind].items()}
-        for kind in ("sources", "destinations", "integrations", "oauth")
+        for kind in ("sources", "destinations", "integrations", "oauth", "consumers")
         if kind in config
     }
     if "email" in config:
