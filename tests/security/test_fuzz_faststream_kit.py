@@ -65,7 +65,7 @@ def test_every_message_ends_acked_retried_or_parked_with_a_reason(
         message_type=st.sampled_from([None, KEY, "order.created.v7", "not a key", ""]),
         headers=HEADERS,
     )
-    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     def run(
         body: bytes, content_type: str | None, message_type: str | None, headers: dict[str, Any]
     ) -> None:
