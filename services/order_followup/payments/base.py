@@ -3,6 +3,7 @@ provider's ids, a status, and refusals normalised into the yard's own codes."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Literal, Protocol
@@ -126,6 +127,14 @@ class PaymentProvider(Protocol):
     ) -> Refund:
         """Give back `amount` of payment `payment_id`."""
         ...
+
+
+def status_of(answer: Mapping[str, Any], statuses: Mapping[str, PaymentStatus]) -> PaymentStatus:
+    """The answer's `status` in the yard's words; unreadable when the provider's is unknown."""
+    status = answer.get("status")
+    if not isinstance(status, str) or status not in statuses:
+        raise UnreadablePaymentAnswerError(f"unknown status {str(status)[:40]!r}")
+    return statuses[status]
 
 
 def provider_id(value: Any, what: str) -> str:

@@ -21,6 +21,7 @@ from services.order_followup.payments.base import (
     RefusalCode,
     UnreadablePaymentAnswerError,
     provider_id,
+    status_of,
 )
 from shared import bounded_json
 from shared.gateway import Gateway, json_body
@@ -70,7 +71,9 @@ class MollieProvider:
             },
             idempotency_key,
         )
-        return Payment(provider_id(answer.get("id"), "payment id"), _status(answer), _money(answer))
+        return Payment(
+            provider_id(answer.get("id"), "payment id"), status_of(answer, _STATUS), _money(answer)
+        )
 
     async def refund(
         self, payment_id: str, amount: Money, reason: str | None, idempotency_key: str
@@ -84,7 +87,7 @@ class MollieProvider:
         return Refund(
             provider_id(answer.get("id"), "refund id"),
             payment_id,
-            _status(answer),
+            status_of(answer, _STATUS),
             _money(answer),
         )
 
@@ -121,13 +124,6 @@ class MollieProvider:
 
 def _amount(money: Money) -> dict[str, str]:
     return {"currency": money.currency, "value": money.decimal_text()}
-
-
-def _status(answer: Mapping[str, Any]) -> PaymentStatus:
-    status = answer.get("status")
-    if not isinstance(status, str) or status not in _STATUS:
-        raise UnreadablePaymentAnswerError(f"unknown status {str(status)[:40]!r}")
-    return _STATUS[status]
 
 
 def _money(answer: Mapping[str, Any]) -> Money:

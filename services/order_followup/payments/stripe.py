@@ -20,6 +20,7 @@ from services.order_followup.payments.base import (
     RefusalCode,
     UnreadablePaymentAnswerError,
     provider_id,
+    status_of,
 )
 from shared import bounded_json
 from shared.gateway import Gateway, json_body
@@ -77,7 +78,9 @@ class StripeProvider:
             },
             idempotency_key,
         )
-        return Payment(provider_id(answer.get("id"), "payment id"), _status(answer), _money(answer))
+        return Payment(
+            provider_id(answer.get("id"), "payment id"), status_of(answer, _STATUS), _money(answer)
+        )
 
     async def refund(
         self, payment_id: str, amount: Money, reason: str | None, idempotency_key: str
@@ -90,7 +93,7 @@ class StripeProvider:
         return Refund(
             provider_id(answer.get("id"), "refund id"),
             payment_id,
-            _status(answer),
+            status_of(answer, _STATUS),
             _money(answer),
         )
 
@@ -147,13 +150,6 @@ def _error(answer: bytes) -> dict[str, Any]:
         return {}
     error = found.get("error") if isinstance(found, dict) else None
     return error if isinstance(error, dict) else {}
-
-
-def _status(answer: Mapping[str, Any]) -> PaymentStatus:
-    status = answer.get("status")
-    if not isinstance(status, str) or status not in _STATUS:
-        raise UnreadablePaymentAnswerError(f"unknown status {str(status)[:40]!r}")
-    return _STATUS[status]
 
 
 def _money(answer: Mapping[str, Any]) -> Money:
