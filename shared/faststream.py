@@ -13,20 +13,17 @@
 A subscriber's messages go through the yard's own consume path (`shared.consumer.StepConsumer`:
 decoding, the handler, the retry-or-park decision, the copies and their headers, the ack after
 the copy is confirmed), with FastStream's broker publishing every copy and event: persistent,
-mandatory, confirmed. `yard_test_broker` runs the same on FastStream's `TestRabbitBroker` and
-reports what the kit decided for each message. docs/faststream.md is the long form.
+mandatory, confirmed. `shared.faststream_testing.yard_test_broker` runs the same on
+FastStream's `TestRabbitBroker` and reports what the kit decided for each message.
+docs/faststream.md is the long form.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any, cast
-from unittest import mock
 
 import aio_pika
-from aio_pika.abc import AbstractIncomingMessage
 from faststream import AckPolicy
 from faststream.exceptions import SubscriberNotFound
 from faststream.rabbit import (
@@ -35,35 +32,28 @@ from faststream.rabbit import (
     RabbitBroker,
     RabbitExchange,
     RabbitQueue,
-    TestRabbitBroker,
 )
 from faststream.rabbit.annotations import RabbitMessage
-from faststream.rabbit.parser import AioPikaParser
-from faststream.rabbit.response import RabbitPublishCommand
 from pamqp import commands as spec
 
 from contracts.base import Contract
 from contracts.envelope import CloudEvent
 from contracts.registry import envelope_model
-from shared import headers as h
 from shared.consumer import ConsumerContext, Handler, Incoming, Step, StepConsumer
-from shared.decoding import decode_event, not_accepted
+from shared.decoding import not_accepted
 from shared.errors import PublishError, UnroutableError
 from shared.metrics import Metrics
 from shared.publishing import Confirmer, Emitter, message_of
 from shared.redact import Redactor
 from shared.settings import PRODUCTION_DELAYS
-from shared.testing import HandlerResult, MemoryMessage, Sent
-from shared.topology import EVENTS_EXCHANGE, PARKED_SUFFIX, Topology, WorkQueue, declare
+from shared.topology import EVENTS_EXCHANGE, Topology, WorkQueue, declare
 
 __all__ = [
     "BrokerConfirmer",
     "Incoming",
     "YardBroker",
-    "YardTest",
     "publish",
     "yard_subscriber",
-    "yard_test_broker",
 ]
 
 EVENTS = RabbitExchange(EVENTS_EXCHANGE, type=ExchangeType.TOPIC, durable=True)
@@ -261,111 +251,3 @@ async def _undecoded(_: Any) -> None:
 def _allowed(contract: type[Contract], service: str) -> None:
     if not contract.PRODUCERS.allow(service):
         raise not_accepted(contract, service)
-
-
-@dataclass
-class YardTest:
-    """A test run on TestRabbitBroker: what was sent, and what the kit did with each delivery."""
-
-    broker: YardBroker
-    bound: Collection[str] | None
-    sent: list[Sent] = field(default_factory=list)
-    results: list[HandlerResult] = field(default_factory=list)
-    _nested: list[list[Sent]] = field(default_factory=list)
-
-    def published(self) -> list[CloudEvent[Any]]:
-        """Every event published to `events`, validated again as a consumer would."""
-        return [_event(s) for s in self.sent if s.exchange == EVENTS_EXCHANGE]
-
-    async def record(
-        self, deliver: Callable[[RabbitPublishCommand], Awaitable[Any]], cmd: RabbitPublishCommand
-    ) -> None:
-        """Deliver like TestRabbitBroker; a copy for the ladder or a parked queue, or an event
-        for a key some queue is bound to, is confirmed as the broker would."""
-        exchange = cmd.exchange.name
-        sent = Sent(exchange, cmd.destination, await _as_message(cmd))
-        self.sent.append(sent)
-        for outer in self._nested:
-            outer.append(sent)
-        inner: list[Sent] = []
-        self._nested.append(inner)
-        try:
-            await deliver(cmd)
-        except SubscriberNotFound:
-            mandatory = cmd.publish_options["mandatory"]
-            if exchange == EVENTS_EXCHANGE and mandatory and not self._routable(sent):
-                raise
-            return
-        finally:
-            self._nested.pop()
-        if any(self._takes(queue, sent) for queue in self.broker.topology.queues):
-            self.results.append(self._result(sent, inner))
-
-    def _routable(self, sent: Sent) -> bool:
-        return self.bound is None or sent.routing_key in self.bound
-
-    @staticmethod
-    def _takes(queue: WorkQueue, sent: Sent) -> bool:
-        """Whether a yard subscriber's queue got this message (not a FastStream publisher's
-        stand-in subscriber)."""
-        if sent.exchange == EVENTS_EXCHANGE:
-            return sent.routing_key in queue.bindings
-        return (sent.exchange, sent.routing_key) == ("", queue.name)
-
-    def _result(self, delivered: Sent, sent: list[Sent]) -> HandlerResult:
-        published = [_event(s) for s in sent if s.exchange == EVENTS_EXCHANGE]
-        ladder = self.broker.topology.ladder
-        copies = [s for s in sent if s.exchange in ladder or s.routing_key.endswith(PARKED_SUFFIX)]
-        other = [s for s in sent if s.exchange != EVENTS_EXCHANGE and s not in copies]
-        if not copies:
-            return HandlerResult("acked", published, other)
-        copy = copies[-1]
-        headers = copy.message.headers or {}
-        attempts = h.integer(headers.get(h.ATTEMPTS))
-        error = h.text(headers.get(h.ERROR_MESSAGE))
-        if copy.exchange not in ladder:
-            reason = h.text(headers.get(h.REASON))
-            return HandlerResult("parked", published, other, copy, None, reason, error, attempts)
-        before = delivered.message.headers or {}
-        if h.integer(headers.get(h.DEFERRALS)) > h.integer(before.get(h.DEFERRALS)):
-            return HandlerResult("deferred", published, other, copy, rung=copy.exchange)
-        return HandlerResult(
-            "retried", published, other, copy, rung=copy.exchange, error=error, attempts=attempts
-        )
-
-
-@asynccontextmanager
-async def yard_test_broker(
-    broker: YardBroker, *, bound: Collection[str] | None = None
-) -> AsyncIterator[YardTest]:
-    """Run `broker` on FastStream's TestRabbitBroker: no RabbitMQ, the kit's decisions recorded.
-
-    `bound`: the routing keys some queue on `events` takes (None: every key), so a publish
-    nobody is bound for fails as on the real broker. TestRabbitBroker knows no acks, TTLs or
-    dead-lettering: a retried message is not redelivered, its copy is recorded instead.
-    """
-    async with TestRabbitBroker(broker):
-        test = YardTest(broker, bound)
-        producer = broker.config.producer
-        deliver = producer.publish
-
-        async def recorded(cmd: RabbitPublishCommand) -> None:
-            await test.record(deliver, cmd)
-
-        with mock.patch.object(producer, "publish", recorded):
-            yield test
-
-
-async def _as_message(cmd: RabbitPublishCommand) -> aio_pika.Message:
-    """The message a publish command puts on the wire (FastStream's own encoding)."""
-    return await AioPikaParser.encode_message(
-        cmd.body,
-        headers=cmd.headers,
-        correlation_id=cmd.correlation_id,
-        reply_to=cmd.reply_to or None,
-        **cmd.message_options,
-    )
-
-
-def _event(sent: Sent) -> CloudEvent[Any]:
-    return decode_event(cast(AbstractIncomingMessage, MemoryMessage.of(sent.message, "")))

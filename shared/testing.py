@@ -14,7 +14,7 @@ under tests/integration/.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, cast
@@ -33,7 +33,7 @@ from shared.errors import UnroutableError
 from shared.metrics import Metrics
 from shared.publishing import Confirmer, Emitter, build_event, event_message, message_of
 from shared.redact import Redactor
-from shared.topology import EVENTS_EXCHANGE, Topology, WorkQueue
+from shared.topology import EVENTS_EXCHANGE, PARKED_SUFFIX, Topology, WorkQueue
 
 # The ladder the kit's topology uses: what a retry looks like, not how long it takes.
 TEST_DELAYS = (5.0, 30.0, 120.0)
@@ -250,50 +250,54 @@ class HandlerKit:
         )
 
     def _result(self, message: MemoryMessage, sent: list[Sent], queue: str) -> HandlerResult:
-        published = [_event(s) for s in sent if s.exchange == EVENTS_EXCHANGE]
-        parked = [s for s in sent if (s.exchange, s.routing_key) == ("", queue + ".parked")]
-        laddered = [
-            s for s in sent if s.exchange in self.topology.ladder and s.routing_key == queue
-        ]
-        other = [
-            s
-            for s in sent
-            if s.exchange != EVENTS_EXCHANGE and s not in parked and s not in laddered
-        ]
         if message.settled != ["ack"]:
-            return HandlerResult("returned", published, other)
-        if parked:
-            copy = parked[-1]
-            headers = copy.message.headers or {}
+            published = [event_of(s) for s in sent if s.exchange == EVENTS_EXCHANGE]
             return HandlerResult(
-                "parked",
-                published,
-                other,
-                copy,
-                reason=h.text(headers.get(h.REASON)),
-                error=h.text(headers.get(h.ERROR_MESSAGE)),
-                attempts=h.integer(headers.get(h.ATTEMPTS)),
+                "returned", published, [s for s in sent if s.exchange != EVENTS_EXCHANGE]
             )
-        if laddered:
-            copy = laddered[-1]
-            headers = copy.message.headers or {}
-            deferred = h.integer(headers.get(h.DEFERRALS)) > h.integer(
-                message.headers.get(h.DEFERRALS)
-            )
-            if deferred:
-                return HandlerResult("deferred", published, other, copy, rung=copy.exchange)
-            return HandlerResult(
-                "retried",
-                published,
-                other,
-                copy,
-                rung=copy.exchange,
-                error=h.text(headers.get(h.ERROR_MESSAGE)),
-                attempts=h.integer(headers.get(h.ATTEMPTS)),
-            )
-        return HandlerResult("acked", published, other)
+        return judge(message.headers, sent, queue, self.topology.ladder)
 
 
-def _event(sent: Sent) -> CloudEvent[Any]:
+def judge(
+    delivered: Mapping[str, Any], sent: list[Sent], queue: str, ladder: Collection[str]
+) -> HandlerResult:
+    """What the consume path did with an acked message (its headers `delivered`) of `queue`,
+    from what it sent meanwhile: parked, retried or deferred on the ladder, or acked."""
+    published = [event_of(s) for s in sent if s.exchange == EVENTS_EXCHANGE]
+    parked = [s for s in sent if (s.exchange, s.routing_key) == ("", queue + PARKED_SUFFIX)]
+    laddered = [s for s in sent if s.exchange in ladder and s.routing_key == queue]
+    other = [
+        s for s in sent if s.exchange != EVENTS_EXCHANGE and s not in parked and s not in laddered
+    ]
+    if parked:
+        copy = parked[-1]
+        headers = copy.message.headers or {}
+        return HandlerResult(
+            "parked",
+            published,
+            other,
+            copy,
+            reason=h.text(headers.get(h.REASON)),
+            error=h.text(headers.get(h.ERROR_MESSAGE)),
+            attempts=h.integer(headers.get(h.ATTEMPTS)),
+        )
+    if laddered:
+        copy = laddered[-1]
+        headers = copy.message.headers or {}
+        if h.integer(headers.get(h.DEFERRALS)) > h.integer(delivered.get(h.DEFERRALS)):
+            return HandlerResult("deferred", published, other, copy, rung=copy.exchange)
+        return HandlerResult(
+            "retried",
+            published,
+            other,
+            copy,
+            rung=copy.exchange,
+            error=h.text(headers.get(h.ERROR_MESSAGE)),
+            attempts=h.integer(headers.get(h.ATTEMPTS)),
+        )
+    return HandlerResult("acked", published, other)
+
+
+def event_of(sent: Sent) -> CloudEvent[Any]:
     """A published message's event, validated again as any consumer would."""
     return decode_event(cast(AbstractIncomingMessage, MemoryMessage.of(sent.message, "")))

@@ -13,7 +13,8 @@ from faststream.specification import AsyncAPI
 from prometheus_client import CollectorRegistry
 
 from examples.faststream_service.service import INTEGRATION, NAME, QUEUE, app, loyalty_broker
-from shared.faststream import publish, yard_test_broker
+from shared.faststream import publish
+from shared.faststream_testing import yard_test_broker
 from shared.gateway import EndpointPolicy, Gateway
 from shared.gateway.testing import harness
 from shared.parking import peek

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from contracts.orders import OrderCreatedV1
 from shared import headers as h
-from shared.faststream import Incoming, YardBroker, yard_subscriber, yard_test_broker
+from shared.faststream import Incoming, YardBroker, yard_subscriber
+from shared.faststream_testing import yard_test_broker
 from shared.publishing import build_event
 from shared.topology import EVENTS_EXCHANGE
 from tests.support.events import sample_order

@@ -30,8 +30,8 @@ from shared.faststream import (
     YardBroker,
     publish,
     yard_subscriber,
-    yard_test_broker,
 )
+from shared.faststream_testing import yard_test_broker
 from shared.publishing import build_event, event_message
 from shared.topology import work_queue_arguments
 from tests.support.events import sample_order
