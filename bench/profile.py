@@ -1,7 +1,8 @@
-"""Profile a hot path under load: `python -m bench.profile consume|intake|publisher` (py-spy).
+"""Profile a hot path under load: `python -m bench.profile consume|kit|intake|publisher` (py-spy).
 
 `consume` fills a backlog, starts the eventyard step with a no-op handler (`bench.workers.step`)
-and attaches py-spy once the first message is handled. `intake` starts the intake service and
+and attaches py-spy once the first message is handled; `kit` does the same for the FastStream
+kit's subscriber (`bench.workers.faststream_kit`). `intake` starts the intake service and
 attaches py-spy while wrk (or the asyncio client) sends signed webhooks at its peak. `publisher`
 fills `events` with a backlog for one destination whose receiver answers 200 at once, and
 attaches py-spy to the publisher once the first delivery arrives. Either way
@@ -149,9 +150,11 @@ async def profiled_until(
     return totals
 
 
-async def profile_consume(messages: int, workdir: Path, rate: int) -> Path:
-    """Run the step under py-spy over `messages` messages; the path of the raw profile."""
-    out = workdir / "consume.pyspy.txt"
+async def profile_consume(
+    messages: int, workdir: Path, rate: int, worker: str = "bench.workers.step"
+) -> Path:
+    """Run the consumer `worker` under py-spy over `messages` messages; the raw profile's path."""
+    out = workdir / f"{worker.rsplit('.', 1)[-1]}.pyspy.txt"
     directory = workdir / "progress"
     progress.reset(directory)
     with throwaway_vhost("eventyard-bench", background=False) as url:
@@ -166,7 +169,7 @@ async def profile_consume(messages: int, workdir: Path, rate: int) -> Path:
                 "EVENTYARD_BROKER_URL": url,
                 "EVENTYARD_RETRY__DELIVERY_LIMIT": str(DELIVERY_LIMIT),
             }
-            step = spawn("profiled-step", ["bench.workers.step", QUEUE], workdir, env)
+            step = spawn("profiled-step", [worker, QUEUE], workdir, env)
             totals = await profiled_until(directory, messages, [step], step, rate, out)
             print(f"consumed {totals.count} messages at {totals.rate:,.0f} msg/s under py-spy")
     return out
@@ -230,7 +233,7 @@ async def profile_publisher(messages: int, workdir: Path, rate: int) -> Path:
 def main() -> None:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("target", choices=["consume", "intake", "publisher"])
+    parser.add_argument("target", choices=["consume", "kit", "intake", "publisher"])
     parser.add_argument("--messages", type=int, default=30_000, help="consume/publisher: backlog")
     parser.add_argument("--seconds", type=float, default=8, help="intake: load duration")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
@@ -240,6 +243,9 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     if args.target == "consume":
         raw = asyncio.run(profile_consume(args.messages, workdir, args.rate))
+    elif args.target == "kit":
+        kit = "bench.workers.faststream_kit"
+        raw = asyncio.run(profile_consume(args.messages, workdir, args.rate, kit))
     elif args.target == "publisher":
         raw = asyncio.run(profile_publisher(args.messages, workdir, args.rate))
     else:

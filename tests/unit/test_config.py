@@ -108,6 +108,7 @@ def test_the_example_file_answers_every_question() -> None:
         "read",
         "email",
         "oauth",
+        "consumer",
     }
 
 
