@@ -20,6 +20,7 @@ from aio_pika.abc import (
 
 from contracts.envelope import utc_now
 from shared import headers as h
+from shared.causes import Cause, cause_of
 from shared.errors import Reason
 from shared.failures import replayed_copy
 from shared.publishing import Confirmer
@@ -46,6 +47,13 @@ class ParkedMessage:
     body: bytes
     routing_key: str | None = None
     version: str | None = None
+    parked_queue: str = ""  # where it was read from (its header `queue` is the producer's word)
+
+
+def cause(parked: ParkedMessage) -> Cause:
+    """The cause it is grouped under (`eventyard parked groups`)."""
+    queue = work_queue_of(parked.parked_queue or parked.queue)
+    return cause_of(queue, parked.reason, parked.error_type, parked.error)
 
 
 def work_queue_of(parked_queue: str) -> str:
@@ -84,12 +92,17 @@ def read_parked(message: AbstractIncomingMessage, parked_queue: str) -> ParkedMe
         body=message.body,
         routing_key=h.text(headers.get(h.ROUTING_KEY)) or message.type,
         version=h.text(headers.get(h.VERSION)),
+        parked_queue=parked_queue,
     )
 
 
-def matches(parked: ParkedMessage, event_type: str | None, error: str | None) -> bool:
-    """Whether a parked message passes the `--type` and `--error` filters."""
+def matches(
+    parked: ParkedMessage, event_type: str | None, error: str | None, group: str | None = None
+) -> bool:
+    """Whether a parked message passes the `--type`, `--error` and `--group` filters."""
     if event_type and not _same_type(event_type, parked.event_type):
+        return False
+    if group and cause(parked).id != group:
         return False
     if error:
         needle = error.lower()
@@ -196,6 +209,7 @@ async def replay(
     limit: int | None = None,
     event_type: str | None = None,
     error: str | None = None,
+    group: str | None = None,
     dry_run: bool = False,
     progress: Callable[[ReplayResult], None] = lambda _: None,
 ) -> ReplayResult:
@@ -233,7 +247,7 @@ async def replay(
             if message is None:
                 break
             result.scanned += 1
-            if not matches(read_parked(message, parked_queue), event_type, error):
+            if not matches(read_parked(message, parked_queue), event_type, error, group):
                 continue  # stays unacked until the channel closes, then returns to the queue
             result.matched += 1
             if dry_run:
