@@ -13,7 +13,6 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from services.yard import build_topology
 from shared import event_loop
 from shared.broker import connect, redacted_url
 from shared.config import IntegrationsFile, load_integrations
@@ -45,6 +44,10 @@ def load() -> tuple[Settings, IntegrationsFile, Topology]:
         fail(str(error), EXIT_BAD_INPUT)
     except ValueError as error:  # e.g. a file that is not UTF-8
         fail(f"invalid settings: {error}".splitlines()[0], EXIT_BAD_INPUT)
+    # Imported here: every service comes with it, and most commands need none of them (the
+    # CLI then starts in a third of the time).
+    from services.yard import build_topology  # noqa: PLC0415
+
     return settings, integrations, build_topology(settings, integrations)
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import typer
 
 from cli.common import EXIT_FAILED, fail, load, run
-from cli.demo.run import DEMO_CONFIG, Demo, demo_environment
 from shared.errors import EventyardError
 
 RecordOption = typer.Option(None, help="Write what the stand-ins saw (JSON) here.")
@@ -21,6 +20,8 @@ def demo(
     record: Path | None = RecordOption,
 ) -> None:
     """Send signed orders through every service, take the CRM down, and show what happens."""
+    from cli.demo.run import DEMO_CONFIG, Demo, demo_environment  # noqa: PLC0415 - see load()
+
     os.environ.update(demo_environment())  # the demo's secrets and ladder, unless already set
     os.environ["EVENTYARD_CONFIG"] = str(DEMO_CONFIG)
     settings, integrations, topology = load()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
-from shared.gateway import EndpointPolicy, Gateway
 from shared.redact import Redactor
+
+if TYPE_CHECKING:
+    from shared.gateway import Gateway
 
 LOCAL_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
@@ -16,6 +19,9 @@ def local_gateway(
     urls: Mapping[str, str], *, timeout: float = 3.0, redactor: Redactor | None = None
 ) -> Gateway:
     """A gateway whose endpoints are our own services on loopback: one try, never fail fast."""
+    # Imported here: the HTTP stack is a quarter of the CLI's start-up, for a few commands.
+    from shared.gateway import EndpointPolicy, Gateway  # noqa: PLC0415
+
     return Gateway(
         [
             EndpointPolicy(

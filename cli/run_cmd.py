@@ -13,10 +13,9 @@ import time
 import typer
 
 from cli.common import EXIT_BAD_INPUT, EXIT_FAILED, fail, load, run
-from services.yard import SERVICES, ports
+from services import NAMES
 from shared.errors import ConfigError
 from shared.logs import configure_logging
-from shared.service import run_service
 from shared.settings import Settings
 
 STOP_GRACE_SECONDS = 40.0
@@ -28,7 +27,7 @@ CHILD = [sys.executable, "-P", "-m", "cli.main"]
 
 
 def run_command(
-    service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)}, or all."),
+    service: str = typer.Argument(..., help=f"One of: {', '.join(NAMES)}, or all."),
     port: int | None = typer.Option(None, help="HTTP port (default: the service's own)."),
     base_port: int | None = typer.Option(
         None, help="With `all`: ports base, base+1, … instead of 8000-8004."
@@ -47,6 +46,10 @@ def run_command(
             fail("--port and --workers apply to one service; use --base-port with `all`",
                  EXIT_BAD_INPUT)  # fmt: skip
         raise typer.Exit(run_all(base_port))
+    # Imported here, as in cli.common.load(): every service comes with them.
+    from services.yard import SERVICES  # noqa: PLC0415
+    from shared.service import run_service  # noqa: PLC0415
+
     definition = SERVICES.get(service)
     if definition is None:
         fail(
@@ -114,6 +117,8 @@ def check_port(service: str, host: str, port: int) -> None:
 def run_all(base_port: int | None) -> int:
     """Supervise one process per service; when one exits or a signal comes, stop them all."""
     load()  # fail fast on a bad integrations file, before starting five processes
+    from services.yard import ports  # noqa: PLC0415 - see run_command
+
     placed = ports(base_port)
     env = dict(os.environ)
     # health reads the others' /metrics (which cached queries run stale): wherever they are.

@@ -13,7 +13,6 @@ from aio_pika.abc import AbstractConnection
 from prometheus_client.parser import text_string_to_metric_families
 
 from cli.local import local_gateway
-from services.yard import SERVICES, service_urls
 from shared.config import IntegrationsFile
 from shared.errors import EventyardError
 from shared.parking import QueueCounter
@@ -72,7 +71,12 @@ class Collector:
         self._connection = connection
         self._topology = topology
         self._integrations = integrations
-        self._gateway = local_gateway(service_urls(host, base_port), timeout=2)
+        # Imported here, as in cli.common.load(): every service comes with it.
+        from services.yard import service_urls  # noqa: PLC0415
+
+        urls = service_urls(host, base_port)
+        self._services = tuple(urls)
+        self._gateway = local_gateway(urls, timeout=2)
 
     async def close(self) -> None:
         """Close the HTTP client."""
@@ -81,7 +85,7 @@ class Collector:
     async def take(self) -> Snapshot:
         """One snapshot; a service that does not answer just leaves its columns empty."""
         metrics_texts, health = await asyncio.gather(
-            asyncio.gather(*(self._get(name, "/metrics") for name in SERVICES)),
+            asyncio.gather(*(self._get(name, "/metrics") for name in self._services)),
             self._get("health", "/health"),
         )
         samples = _samples([t for t in metrics_texts if t is not None])
@@ -99,7 +103,8 @@ class Collector:
             queues=queues,
             integrations=self._integration_rows(samples, components),
             services={
-                name: text is not None for name, text in zip(SERVICES, metrics_texts, strict=True)
+                name: text is not None
+                for name, text in zip(self._services, metrics_texts, strict=True)
             },
         )
 

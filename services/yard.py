@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services import NAMES
 from services.email.app import DEFINITION as EMAIL
 from services.health.app import DEFINITION as HEALTH
 from services.intake.app import DEFINITION as INTAKE
@@ -16,6 +17,8 @@ from shared.topology import Topology, WorkQueue, merge
 SERVICES: dict[str, ServiceDefinition] = {
     d.name: d for d in (INTAKE, PUBLISHER, EMAIL, ORDER_FOLLOWUP, HEALTH)
 }
+if tuple(SERVICES) != NAMES:  # the command line names them from services.NAMES
+    raise RuntimeError(f"services.NAMES {NAMES} differs from the definitions {tuple(SERVICES)}")
 
 
 def ports(base_port: int | None = None) -> dict[str, int]:
