@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install tools broker redis run demo test lint unit faults bench clean
+.PHONY: install tools broker redis postgres run demo test lint unit faults bench clean
 
 $(BIN)/eventyard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ broker:  ## make sure RabbitMQ answers (start the local one if it is stopped)
 redis:  ## make sure Redis answers, for the tests of intake's shared dedupe store
 	scripts/ensure-redis
 
+postgres:  ## make sure PostgreSQL answers, for the tests of the attempts log's PostgreSQL store
+	scripts/ensure-postgres
+
 # Without an eventyard.toml of your own, `make run` uses the demo's integrations file (stand-ins
 # on loopback that `eventyard demo` serves), its stand-in secrets and a short retry ladder.
 ifeq ($(wildcard eventyard.toml),)
@@ -47,7 +50,7 @@ lint: install  ## ruff and mypy (strict)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
-test: install tools broker redis lint  ## everything CI runs: lint, then the whole suite
+test: install tools broker redis postgres lint  ## everything CI runs: lint, then the whole suite
 	@# Two workers, a test file each at a time (the tests share nothing but the broker, on
 	@# vhosts of their own); the fault suite alone after, as it stops and starts nodes.
 	$(BIN)/pytest -m "not faults" -n 2 --dist loadfile

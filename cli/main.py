@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from cli import contracts_cmd, destinations_cmd, parked_cmd, topology_cmd
+from cli.attempts_cmd import attempts
 from cli.common import EXIT_FAILED
 from cli.demo_cmd import demo
 from cli.docs_cmd import docs
@@ -26,6 +27,7 @@ app.command("publish")(publish)
 app.command("integrations")(integrations)
 app.command("docs")(docs)
 app.command("status")(status)
+app.command("attempts")(attempts)
 app.command("demo")(demo)
 app.add_typer(topology_cmd.app, name="topology")
 app.add_typer(contracts_cmd.app, name="contracts")

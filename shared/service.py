@@ -110,6 +110,7 @@ async def run_service(
     redactor.add(settings.broker_url.get_secret_value())
     if settings.dedupe.url is not None:
         redactor.add(settings.dedupe.url.get_secret_value())
+    redactor.add(settings.attempts.url.get_secret_value())
     use_redactor(redactor)  # log lines hide the configured secrets too, not only the patterns
 
     def problems() -> list[str]:

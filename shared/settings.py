@@ -163,6 +163,23 @@ class DedupeSettings(BaseModel):
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
+class AttemptsSettings(BaseModel):
+    """Where the attempts log lives and how long it keeps them (shared/attempts/)."""
+
+    # sqlite:///PATH (embedded, the default) or postgresql://user@host/db (the `postgres` extra).
+    url: SecretStr = SecretStr("sqlite:///eventyard-attempts.db")
+    max_age_days: float = Field(default=14.0, gt=0)
+    max_rows: int = Field(default=1_000_000, ge=1)
+    prune_interval_seconds: float = Field(default=300.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _store_url(cls, url: SecretStr) -> SecretStr:
+        if not url.get_secret_value().startswith(("sqlite:///", "postgresql://")):
+            raise ValueError("must be sqlite:///PATH or postgresql://…")
+        return url
+
+
 class Settings(BaseSettings):
     """Everything a process reads from its environment."""
 
@@ -176,6 +193,7 @@ class Settings(BaseSettings):
     health: HealthSettings = Field(default_factory=HealthSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     dedupe: DedupeSettings = Field(default_factory=DedupeSettings)
+    attempts: AttemptsSettings = Field(default_factory=AttemptsSettings)
     prefetch: int = Field(default=100, ge=1, le=65535)
     # Processes of this service running at once, on every machine together: each destination's
     # and integration's rate limit is divided between them. `run SERVICE --workers N`

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.settings import RetrySettings, Settings
+from shared.settings import AttemptsSettings, RetrySettings, Settings
 from tests.support.broker import throwaway_vhost
 from tests.support.tools import _missing_required_tool  # noqa: F401 - the fixture, for every suite
 
@@ -34,11 +34,13 @@ def broker_url() -> Iterator[str]:
 
 @pytest.fixture
 def settings(broker_url: str, tmp_path: object) -> Settings:
-    """Settings for a test: own vhost, fast ladder, small delivery limit, no config file."""
+    """Settings for a test: own vhost, fast ladder, small delivery limit, no config file, an
+    attempts log of its own."""
     return Settings(
         broker_url=broker_url,
         retry=RetrySettings(delays=TEST_DELAYS, delivery_limit=2),
         config=f"{tmp_path}/eventyard.toml",
+        attempts=AttemptsSettings(url=f"sqlite:///{tmp_path}/attempts.db"),
         graceful_timeout_seconds=5,
         publish_timeout_seconds=5,
     )

@@ -12,13 +12,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from contracts.integrations import IntegrationHealthChangedV1
+from services.health.attempts import ACCEPTS as ATTEMPTS_ACCEPTS
+from services.health.attempts import QUEUE as ATTEMPTS_QUEUE
+from services.health.attempts import prune_forever, record_attempts
 from services.health.checks import Checker, probe_policy
 from services.health.metrics import HealthMetrics
 from services.health.probes import with_provider_probes
 from services.health.reads import ReadWatcher, metrics_policy
 from services.health.report import SEVERITY, Change, HealthReport
+from shared.attempts.store import AttemptsStore
 from shared.broker import connect
 from shared.config import IntegrationsFile
+from shared.consumer import Step
 from shared.publishing import Emitter
 from shared.service import Runtime, ServiceDefinition, Wiring
 from shared.topology import WorkQueue
@@ -30,8 +35,8 @@ INTEGRATION_PREFIX = "integration:"
 
 
 def queues(_: IntegrationsFile) -> Sequence[WorkQueue]:
-    """health consumes nothing."""
-    return []
+    """health consumes the outcome events, for the attempts log."""
+    return [ATTEMPTS_QUEUE]
 
 
 async def wire(runtime: Runtime) -> Wiring:
@@ -73,7 +78,21 @@ async def wire(runtime: Runtime) -> Wiring:
     async def health(_: Request) -> Response:
         return JSONResponse(report.as_json())
 
-    return Wiring(routes=[Route("/health", health, methods=["GET"])], on_stop=[stop])
+    store = await AttemptsStore.open(settings.attempts.url.get_secret_value())
+    pruning = asyncio.create_task(prune_forever(store, settings.attempts), name="attempts-prune")
+
+    async def close_store() -> None:
+        pruning.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pruning
+        await store.close()
+
+    step = Step(ATTEMPTS_QUEUE, record_attempts(store, runtime.redactor), accepts=ATTEMPTS_ACCEPTS)
+    return Wiring(
+        steps=[step],
+        routes=[Route("/health", health, methods=["GET"])],
+        on_stop=[stop, close_store],
+    )
 
 
 def read_watcher(runtime: Runtime) -> ReadWatcher | None:

@@ -18,6 +18,7 @@ def environment(settings: Settings, **extra: str) -> dict[str, str]:
         "EVENTYARD_RETRY__DELAYS": str(settings.retry.delays),
         "EVENTYARD_RETRY__DELIVERY_LIMIT": str(settings.retry.delivery_limit),
         "EVENTYARD_CONFIG": str(settings.config),
+        "EVENTYARD_ATTEMPTS__URL": settings.attempts.url.get_secret_value(),
         **extra,
     }
 

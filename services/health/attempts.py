@@ -1,0 +1,127 @@
+"""The attempts log's writer: a consumer of the outcome events, never in their hot path.
+
+A row per delivery attempt (`delivery.succeeded.v1`, `delivery.failed.v1`) and per send
+(`email.sent.v1`, `email.failed.v1`). A store that is down makes this queue wait on the ladder;
+nothing else notices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from contracts.base import Contract
+from contracts.deliveries import DeliveryFailedV1, DeliverySucceededV1
+from contracts.emails import EmailFailedV1, EmailRequestedV1, EmailSentV1
+from contracts.envelope import utc_now
+from shared.attempts.store import Attempt, AttemptsStore
+from shared.consumer import Handler, Incoming
+from shared.errors import TransientError
+from shared.redact import Redactor
+from shared.settings import AttemptsSettings
+from shared.topology import WorkQueue
+
+log = logging.getLogger(__name__)
+
+QUEUE = WorkQueue(
+    "health.attempts",
+    tuple(c.key() for c in (DeliverySucceededV1, DeliveryFailedV1, EmailSentV1, EmailFailedV1)),
+    service="health",
+)
+ACCEPTS: tuple[type[Contract], ...] = (
+    DeliverySucceededV1,
+    DeliveryFailedV1,
+    EmailSentV1,
+    EmailFailedV1,
+)
+
+
+def attempt_of(data: Contract, redactor: Redactor) -> Attempt:
+    """The row an outcome event stands for (its texts redacted)."""
+    if isinstance(data, DeliverySucceededV1):
+        return Attempt(
+            event_id=data.event_id,
+            event_type=data.event_type,
+            kind="delivery",
+            target=data.destination,
+            attempt=data.attempt,
+            at=data.delivered_at,
+            outcome="succeeded",
+            duration_ms=data.duration_ms,
+            status_code=data.status_code,
+            excerpt=redactor.clean(data.response_excerpt) or None,
+        )
+    if isinstance(data, DeliveryFailedV1):
+        return Attempt(
+            event_id=data.event_id,
+            event_type=data.event_type,
+            kind="delivery",
+            target=data.destination,
+            attempt=data.attempt,
+            at=data.failed_at,
+            outcome="parked" if data.final else "failed",
+            duration_ms=data.duration_ms,
+            status_code=data.status_code,
+            error_class=_error_class(data.error),
+            excerpt=redactor.clean(data.response_excerpt or data.error) or None,
+        )
+    if isinstance(data, EmailSentV1):
+        return Attempt(
+            event_id=data.request_id,
+            event_type=EmailRequestedV1.TYPE,
+            kind="email",
+            target=data.provider,
+            attempt=1,  # the send that was taken; failed tries before it have rows of their own
+            at=data.sent_at,
+            outcome="succeeded",
+            excerpt=data.provider_message_id,
+        )
+    if isinstance(data, EmailFailedV1):
+        return Attempt(
+            event_id=data.request_id,
+            event_type=EmailRequestedV1.TYPE,
+            kind="email",
+            target=data.provider,
+            attempt=data.attempts,
+            at=data.failed_at,
+            outcome="parked",
+            excerpt=redactor.clean(data.reason),
+        )
+    raise TypeError(f"no attempt row for {type(data).__name__}")
+
+
+def _error_class(error: str) -> str | None:
+    """`HttpTransientError: partner returned 503` -> `HttpTransientError`."""
+    name = error.split(":", 1)[0].strip()
+    return name if name.isidentifier() else None
+
+
+def record_attempts(store: AttemptsStore, redactor: Redactor) -> Handler:
+    """Write the outcome's row; a store that fails is a TransientError (the ladder)."""
+
+    async def record(incoming: Incoming[Contract]) -> None:
+        try:
+            await store.record([attempt_of(incoming.data, redactor)])
+        except SQLAlchemyError as error:
+            # The class only: a database error's text may carry its URL or the row's values.
+            name = type(error).__name__
+            raise TransientError(f"the attempts log cannot write: {name}") from error
+
+    return record
+
+
+async def prune_forever(store: AttemptsStore, settings: AttemptsSettings) -> None:
+    """Enforce the retention by age and by size, every `prune_interval_seconds`."""
+    while True:
+        try:
+            await store.prune(
+                max_age=timedelta(days=settings.max_age_days),
+                max_rows=settings.max_rows,
+                now=utc_now(),
+            )
+        except SQLAlchemyError as error:  # tried again at the next round
+            log.warning("attempts log: retention round failed (%s)", type(error).__name__)
+        await asyncio.sleep(settings.prune_interval_seconds)
