@@ -186,7 +186,7 @@ class Demo:
             return self._missing(first, {"refunded", "analytics", "scheduled_mail"})
         await self.narrator.until(lambda: False, within=0.5)
         say("refunded once, tracked once, and the scheduled email went out on time.", "★")
-        self._next_steps()
+        self._next_steps(second)
         return 0
 
     def _crm_failures(self, order: Order) -> int:
@@ -203,7 +203,7 @@ class Demo:
         order = Order(new_order_id())
         self.narrator.orders[order.order_id] = order
         body = order_paid(order.order_id, customer_id, name, city)
-        await self._webhook("order.paid", order.order_id, body)
+        order.event_id = await self._webhook("order.paid", order.order_id, body)
         return order
 
     async def _after_sales(self, order: Order) -> bool:
@@ -234,7 +234,7 @@ class Demo:
             lambda: wanted <= order.seen, within=30 + SCHEDULE_AHEAD_SECONDS
         )
 
-    async def _webhook(self, kind: str, reference: str, body: bytes) -> None:
+    async def _webhook(self, kind: str, reference: str, body: bytes) -> str | None:
         webhook_id = f"msg_{reference}"
         headers = signature_headers([self._shop_secret], webhook_id, int(time.time()), body)
         self.narrator.say(
@@ -263,6 +263,7 @@ class Demo:
             f"intake stored it and answered {answer.status_code}: event {event_id} ({contract})",
             "✓",
         )
+        return str(event_id) if event_id else None
 
     def _missing(self, order: Order, wanted: set[str]) -> int:
         self.narrator.say(
@@ -273,8 +274,10 @@ class Demo:
         self._write_record()
         return 1
 
-    def _next_steps(self) -> None:
+    def _next_steps(self, story: Order) -> None:
         self._out.write(
+            f"\nThe story of order 2 ({story.order_id}), every delivery attempt on record:\n"
+            f"  eventyard attempts {story.event_id}\n"
             "\nTry next (with the services running: `make run` in another terminal):\n"
             "  eventyard status            # live queues, rates, parked messages, breakers\n"
             "  eventyard parked list       # what could not be delivered, and why\n"

@@ -34,6 +34,7 @@ class Order:
     """One order the demo sends, and what has been seen of it."""
 
     order_id: str
+    event_id: str | None = None  # intake's answer: the order.created.v1 event's id
     correlation: str | None = None
     seen: set[str] = field(default_factory=set)
 

@@ -14,7 +14,7 @@ from cli.demo.mailbox import parse
 from cli.demo.run import DEMO_CONFIG, demo_environment
 from services.yard import SERVICES
 from shared.settings import RetrySettings, Settings
-from tests.support.cli import environment
+from tests.support.cli import environment, eventyard
 from tests.support.services import free_port_block
 from tests.support.yard import yard_running
 
@@ -54,6 +54,13 @@ async def test_demo_tells_what_the_stand_ins_and_the_console_provider_saw(
     assert code == 0, out
     assert "no services answer; starting all five" in out
     check_narration(out, record)
+    # And the story it points to is on record: the order's delivery to the partner
+    [event_id] = re.findall(r"  eventyard attempts (\S+)\n", out)
+    told = await asyncio.to_thread(eventyard, settings, "attempts", event_id, "--json")
+    rows = [orjson.loads(line) for line in told.stdout.splitlines()]
+    assert ("partner", "order.created", "succeeded") in {
+        (r["target"], r["event_type"], r["outcome"]) for r in rows
+    }, told.stdout + told.stderr
 
 
 async def test_demo_uses_services_already_running_and_reads_their_retry_ladder(
