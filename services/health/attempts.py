@@ -18,6 +18,7 @@ from contracts.deliveries import DeliveryFailedV1, DeliverySucceededV1
 from contracts.emails import EmailFailedV1, EmailRequestedV1, EmailSentV1
 from contracts.envelope import utc_now
 from shared.attempts.store import Attempt, AttemptsStore
+from shared.attempts.writer import GroupWriter
 from shared.consumer import Handler, Incoming
 from shared.errors import TransientError
 from shared.redact import Redactor
@@ -100,11 +101,13 @@ def _error_class(error: str) -> str | None:
 
 
 def record_attempts(store: AttemptsStore, redactor: Redactor) -> Handler:
-    """Write the outcome's row; a store that fails is a TransientError (the ladder)."""
+    """Write the outcome's row (committed with the rows of the messages handled beside it);
+    a store that fails is a TransientError (the ladder)."""
+    writer = GroupWriter(store)
 
     async def record(incoming: Incoming[Contract]) -> None:
         try:
-            await store.record([attempt_of(incoming.data, redactor)])
+            await writer.write(attempt_of(incoming.data, redactor))
         except SQLAlchemyError as error:
             # The class only: a database error's text may carry its URL or the row's values.
             name = type(error).__name__

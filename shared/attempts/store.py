@@ -11,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.attempts.schema import (
@@ -71,6 +71,10 @@ class AttemptsStore:
     async def open(cls, url: str) -> AttemptsStore:
         """Connect and bring the schema up to date (the migrations are idempotent)."""
         engine = create_async_engine(driver_url(url))
+        if engine.dialect.name == "sqlite":
+            # Write-ahead logging: `eventyard attempts` reads while health writes, neither
+            # waits for the other.
+            event.listen(engine.sync_engine, "connect", _write_ahead)
         async with engine.begin() as connection:
             await connection.run_sync(_upgrade)
         return cls(engine)
@@ -141,6 +145,12 @@ class AttemptsStore:
 
 
 _COLUMNS = tuple(attempts.c[name] for name in Attempt.__slots__)
+
+
+def _write_ahead(connection: Any, _: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
 
 
 def _upgrade(connection: Connection) -> None:
