@@ -14,13 +14,12 @@ from starlette.routing import Route
 from contracts.integrations import IntegrationHealthChangedV1
 from services.health.attempts import ACCEPTS as ATTEMPTS_ACCEPTS
 from services.health.attempts import QUEUE as ATTEMPTS_QUEUE
-from services.health.attempts import prune_forever, record_attempts
+from services.health.attempts import LogStore, prune_forever, record_attempts
 from services.health.checks import Checker, probe_policy
 from services.health.metrics import HealthMetrics
 from services.health.probes import with_provider_probes
 from services.health.reads import ReadWatcher, metrics_policy
 from services.health.report import SEVERITY, Change, HealthReport
-from shared.attempts.store import AttemptsStore
 from shared.broker import connect
 from shared.config import IntegrationsFile
 from shared.consumer import Step
@@ -78,7 +77,7 @@ async def wire(runtime: Runtime) -> Wiring:
     async def health(_: Request) -> Response:
         return JSONResponse(report.as_json())
 
-    store = await AttemptsStore.open(settings.attempts.url.get_secret_value())
+    store = LogStore(settings.attempts.url.get_secret_value())
     pruning = asyncio.create_task(prune_forever(store, settings.attempts), name="attempts-prune")
 
     async def close_store() -> None:

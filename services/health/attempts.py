@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,7 +19,7 @@ from contracts.deliveries import DeliveryFailedV1, DeliverySucceededV1
 from contracts.emails import EmailFailedV1, EmailRequestedV1, EmailSentV1
 from contracts.envelope import utc_now
 from shared.attempts.store import Attempt, AttemptsStore
-from shared.attempts.writer import GroupWriter
+from shared.attempts.writer import GroupWriter, Recorder
 from shared.consumer import Handler, Incoming
 from shared.errors import TransientError
 from shared.redact import Redactor
@@ -100,7 +101,33 @@ def _error_class(error: str) -> str | None:
     return name if name.isidentifier() else None
 
 
-def record_attempts(store: AttemptsStore, redactor: Redactor) -> Handler:
+class LogStore:
+    """The attempts store, opened at its first use: a database that is down when health starts
+    delays the log (its queue waits on the ladder), not health's own checks."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._store: AttemptsStore | None = None
+        self._opening = asyncio.Lock()
+
+    async def get(self) -> AttemptsStore:
+        """The open store; the database's error while it cannot be opened."""
+        async with self._opening:
+            if self._store is None:
+                self._store = await AttemptsStore.open(self._url)
+            return self._store
+
+    async def record(self, rows: Sequence[Attempt]) -> None:
+        """Write through the store, opening it first if need be."""
+        await (await self.get()).record(rows)
+
+    async def close(self) -> None:
+        """Close the store if it was opened."""
+        if self._store is not None:
+            await self._store.close()
+
+
+def record_attempts(store: Recorder, redactor: Redactor) -> Handler:
     """Write the outcome's row (committed with the rows of the messages handled beside it);
     a store that fails is a TransientError (the ladder)."""
     writer = GroupWriter(store)
@@ -108,7 +135,7 @@ def record_attempts(store: AttemptsStore, redactor: Redactor) -> Handler:
     async def record(incoming: Incoming[Contract]) -> None:
         try:
             await writer.write(attempt_of(incoming.data, redactor))
-        except SQLAlchemyError as error:
+        except (SQLAlchemyError, OSError) as error:
             # The class only: a database error's text may carry its URL or the row's values.
             name = type(error).__name__
             raise TransientError(f"the attempts log cannot write: {name}") from error
@@ -116,15 +143,16 @@ def record_attempts(store: AttemptsStore, redactor: Redactor) -> Handler:
     return record
 
 
-async def prune_forever(store: AttemptsStore, settings: AttemptsSettings) -> None:
+async def prune_forever(log_store: LogStore, settings: AttemptsSettings) -> None:
     """Enforce the retention by age and by size, every `prune_interval_seconds`."""
     while True:
         try:
+            store = await log_store.get()
             await store.prune(
                 max_age=timedelta(days=settings.max_age_days),
                 max_rows=settings.max_rows,
                 now=utc_now(),
             )
-        except SQLAlchemyError as error:  # tried again at the next round
+        except (SQLAlchemyError, OSError) as error:  # tried again at the next round
             log.warning("attempts log: retention round failed (%s)", type(error).__name__)
         await asyncio.sleep(settings.prune_interval_seconds)

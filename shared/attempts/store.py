@@ -3,6 +3,7 @@ schema, brought up to date by its Alembic migrations when the store opens."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, delete, event, func, select
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.attempts.schema import (
@@ -23,6 +25,8 @@ from shared.attempts.schema import (
 )
 from shared.errors import ConfigError
 
+MIGRATION_TRIES = 5
+MIGRATION_PAUSE_SECONDS = 0.2
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
 _BOUNDS = {
     "event_id": ID_CHARS,
@@ -72,11 +76,21 @@ class AttemptsStore:
         """Connect and bring the schema up to date (the migrations are idempotent)."""
         engine = create_async_engine(driver_url(url))
         if engine.dialect.name == "sqlite":
-            # Write-ahead logging: `eventyard attempts` reads while health writes, neither
-            # waits for the other.
-            event.listen(engine.sync_engine, "connect", _write_ahead)
-        async with engine.begin() as connection:
-            await connection.run_sync(_upgrade)
+            _sqlite_transactions(engine)
+        for attempt in range(1, MIGRATION_TRIES + 1):
+            try:
+                async with engine.connect() as plain:
+                    connection = await plain.execution_options(immediate=True)
+                    async with connection.begin():
+                        await connection.run_sync(_upgrade)
+                break
+            except (OperationalError, ProgrammingError, IntegrityError):
+                # Another process migrating the same new database at this moment (PostgreSQL):
+                # once it has committed, the migrations find the schema at head and do nothing.
+                if attempt == MIGRATION_TRIES:
+                    await engine.dispose()
+                    raise
+                await asyncio.sleep(MIGRATION_PAUSE_SECONDS * attempt)
         return cls(engine)
 
     async def close(self) -> None:
@@ -147,10 +161,26 @@ class AttemptsStore:
 _COLUMNS = tuple(attempts.c[name] for name in Attempt.__slots__)
 
 
-def _write_ahead(connection: Any, _: Any) -> None:
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.close()
+def _sqlite_transactions(engine: AsyncEngine) -> None:
+    """Transactions SQLite keeps, DDL included, and write-ahead logging.
+
+    The driver's own transaction handling commits DDL at once: two processes migrating one new
+    file could leave a table without its version row. Here every transaction is BEGUN by us,
+    and the migrations' one IMMEDIATE: the second migrator waits, then finds the schema at head.
+    WAL lets `eventyard attempts` read while health writes.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get("immediate", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def _upgrade(connection: Connection) -> None:

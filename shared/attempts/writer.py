@@ -8,16 +8,26 @@ handlers and one database transaction, and an ack must still wait for its own ro
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Protocol
 
-from shared.attempts.store import Attempt, AttemptsStore
+from shared.attempts.store import Attempt
 
 MAX_BATCH = 500
+
+
+class Recorder(Protocol):
+    """Writes rows in one transaction (an AttemptsStore, or what opens one)."""
+
+    async def record(self, rows: Sequence[Attempt]) -> None:
+        """Commit the rows, or raise."""
+        ...
 
 
 class GroupWriter:
     """Writes rows for many concurrent callers, a transaction per batch."""
 
-    def __init__(self, store: AttemptsStore) -> None:
+    def __init__(self, store: Recorder) -> None:
         self._store = store
         self._pending: list[tuple[Attempt, asyncio.Future[None]]] = []
         self._flushing: asyncio.Task[None] | None = None

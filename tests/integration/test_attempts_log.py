@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from contracts.deliveries import DeliveryFailedV1, DeliverySucceededV1
 from contracts.emails import EmailFailedV1, EmailSentV1
 from services.health.app import DEFINITION as HEALTH
-from services.health.attempts import QUEUE, record_attempts
+from services.health.attempts import QUEUE, LogStore, record_attempts
 from shared.attempts.store import AttemptsStore
 from shared.redact import Redactor
-from shared.settings import Settings
+from shared.settings import AttemptsSettings, Settings
 from shared.testing import HandlerKit
 from shared.topology import Topology
 from tests.support.cli import eventyard
@@ -116,3 +116,18 @@ async def test_the_health_service_writes_the_log_and_the_cli_tells_the_story(
     bad = await asyncio.to_thread(eventyard, settings, "attempts", "--since", "yesterday")
     assert bad.returncode == 2
     assert "--since 'yesterday': a number and s, m, h or d" in bad.stderr
+
+
+async def test_health_starts_with_its_database_down_and_the_log_waits_on_the_ladder(
+    settings: Settings,
+) -> None:
+    down = "postgresql://postgres@127.0.0.1:1/attempts"  # nothing listens on port 1
+    result = await HandlerKit(service="health").run(
+        record_attempts(LogStore(down), Redactor()), failed(1), queue=QUEUE.name
+    )
+    assert result.retried
+    assert result.error == "TransientError: the attempts log cannot write: OperationalError"
+    broken = settings.model_copy(update={"attempts": AttemptsSettings(url=down)})
+    topology = Topology((QUEUE,), tuple(settings.retry.delays), settings.retry.delivery_limit)
+    async with running(HEALTH, broken, topology) as base:  # ready: its checks do not wait
+        assert base.startswith("http://127.0.0.1:")

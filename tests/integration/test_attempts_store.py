@@ -3,6 +3,7 @@ PostgreSQL (a throwaway database of this test's own), one schema from the migrat
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -103,3 +104,14 @@ def test_only_sqlite_and_postgresql_urls_are_taken() -> None:
     assert driver_url("sqlite:///a.db") == "sqlite+aiosqlite:///a.db"
     with pytest.raises(ConfigError, match=r"sqlite:///PATH or postgresql://"):
         driver_url("mysql://u@h/db")
+
+
+async def test_two_processes_opening_one_new_file_at_once_both_get_the_schema(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path}/attempts.db"
+    stores = await asyncio.gather(*(AttemptsStore.open(url) for _ in range(4)))
+    await stores[0].record([attempt(1)])
+    assert [await s.count() for s in stores] == [1, 1, 1, 1]
+    for store in stores:
+        await store.close()
