@@ -5,7 +5,9 @@ with HMAC-SHA256, to the same local receiver, which answers 200 at once:
 
 - raw: aio-pika consuming a quorum queue with manual acks and prefetch 64, signing, POSTing with
   aiohttp, acking (`bench.workers.raw_deliver`): the libraries' ceiling here.
-- eventyard: the publisher service with one destination at concurrency 64: the fan-out step
+- eventyard, with and without the attempts log (the health service writing a row per
+  `delivery.succeeded.v1` in the same run; without it nothing takes those events):
+  the publisher service with one destination at concurrency 64: the fan-out step
   copies each event to the destination's queue (confirmed), the delivery step signs and POSTs
   it through the gateway (SSRF check, breaker, rate limit, response cap, audit metric), publishes
   the `delivery.succeeded.v1` outcome (confirmed) and acks.
@@ -39,14 +41,17 @@ from bench.infra import (
     wait_for,
     wait_ready,
 )
+from services.health.attempts import QUEUE as ATTEMPTS_QUEUE
 from services.yard import build_topology
 from shared.config import IntegrationsFile
 from shared.settings import Settings
-from shared.topology import EVENTS_EXCHANGE, WorkQueue, declare, work_queue_arguments
+from shared.topology import EVENTS_EXCHANGE, Topology, WorkQueue, declare, work_queue_arguments
 from tests.support.toml import write_integrations
 
 RAW = "raw aio-pika + aiohttp"
 YARD = "eventyard publisher"
+LOGGED = "eventyard publisher, attempts log on"
+LOGGED_AT_LEAST = 0.95
 CONCURRENCY = 64
 RATE_AT_LEAST = 0.5
 CPU_AT_MOST_US = 600
@@ -78,9 +83,11 @@ async def measured(
 
 
 async def publisher_round(
-    config: BenchConfig, connection: AbstractConnection, *, processes: int
+    config: BenchConfig, connection: AbstractConnection, *, processes: int, log: bool = False
 ) -> Measurement:
-    """The publisher (in `processes` processes, as replicas) drains a backlog to one receiver."""
+    """The publisher (in `processes` processes, as replicas) drains a backlog to one receiver;
+    with `log`, the health service writes the attempts log from its outcome events meanwhile,
+    else nothing takes them (queue `health.attempts` is left out of the topology)."""
     events = OrderEvents()
     settings = Settings(broker_url=config.broker_url)
     count, seconds = config.messages, config.deliver_seconds
@@ -93,8 +100,12 @@ async def publisher_round(
     raw_config = {"destinations": {"good": table}}
     write_integrations(toml, raw_config)
     integrations = IntegrationsFile.model_validate(raw_config)
+    topology = build_topology(settings, integrations)
+    if not log:
+        kept = tuple(q for q in topology.queues if q.name != ATTEMPTS_QUEUE.name)
+        topology = Topology(kept, topology.delays, topology.delivery_limit)
     async with connection.channel() as channel:
-        await declare(channel, build_topology(settings, integrations))
+        await declare(channel, topology)
     await fill(connection, events.key, lambda _: events.message(), count,
                exchange=EVENTS_EXCHANGE)  # fmt: skip
     receiver = spawn("deliver-receiver", ["bench.workers.receiver", str(receiver_port), "ok"],
@@ -112,6 +123,11 @@ async def publisher_round(
               config.workdir, env)
         for n, http in enumerate(https)
     ]  # fmt: skip
+    if log:
+        health_env = {**env, "EVENTYARD_ATTEMPTS__URL": f"sqlite:///{config.workdir}/attempts.db"}
+        https.append(port())
+        health = ["cli.main", "run", "health", "--port", str(https[-1])]
+        publishers.append(spawn("deliver-health", health, config.workdir, health_env))
     procs = [receiver, *publishers]
     try:
         for http in https:
@@ -156,7 +172,14 @@ async def deliver(config: BenchConfig, connection: AbstractConnection) -> Sectio
     async def yard() -> Measurement:
         return await publisher_round(config, connection, processes=1)
 
-    contestants: dict[str, Callable[[], Awaitable[Measurement]]] = {RAW: raw, YARD: yard}
+    async def yard_logged() -> Measurement:
+        return await publisher_round(config, connection, processes=1, log=True)
+
+    contestants: dict[str, Callable[[], Awaitable[Measurement]]] = {
+        RAW: raw,
+        YARD: yard,
+        LOGGED: yard_logged,
+    }
     results = await interleave(config.rounds, contestants)
     section = Section(9, "deliver", "Delivery to one destination")
     section.rows = [
@@ -164,6 +187,7 @@ async def deliver(config: BenchConfig, connection: AbstractConnection) -> Sectio
         *rows_from(results, "cpu_us", baseline=RAW, label="CPU µs per delivery"),
     ]
     ratio = section.ratio_of(YARD, RAW, "deliveries/s")
+    logged = section.ratio_of(LOGGED, YARD, "deliveries/s")
     cpu = next((r.median for r in section.rows if r.contestant == YARD and "CPU" in r.metric),
                None)  # fmt: skip
     section.targets = [
@@ -177,6 +201,11 @@ async def deliver(config: BenchConfig, connection: AbstractConnection) -> Sectio
             cpu,
             CPU_AT_MOST_US,
             "µs",
+        ),
+        at_least(
+            f"the publisher with the attempts log on >= {LOGGED_AT_LEAST}x its rate with it off",
+            logged,
+            LOGGED_AT_LEAST,
         ),
     ]
     section.notes.append(
