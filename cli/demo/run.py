@@ -278,6 +278,8 @@ class Demo:
         self._out.write(
             f"\nThe story of order 2 ({story.order_id}), every delivery attempt on record:\n"
             f"  eventyard attempts {story.event_id}\n"
+            f"  {self._urls['health']}/console/messages?event_id={story.event_id}\n"
+            f"The console (while the services run): {self._urls['health']}/console\n"
             "\nTry next (with the services running: `make run` in another terminal):\n"
             "  eventyard status            # live queues, rates, parked messages, breakers\n"
             "  eventyard parked list       # what could not be delivered, and why\n"

@@ -16,6 +16,7 @@ from services.health.attempts import ACCEPTS as ATTEMPTS_ACCEPTS
 from services.health.attempts import QUEUE as ATTEMPTS_QUEUE
 from services.health.attempts import LogStore, prune_forever, record_attempts
 from services.health.checks import Checker, probe_policy
+from services.health.console import console_routes
 from services.health.metrics import HealthMetrics
 from services.health.probes import with_provider_probes
 from services.health.reads import ReadWatcher, metrics_policy
@@ -87,9 +88,16 @@ async def wire(runtime: Runtime) -> Wiring:
         await store.close()
 
     step = Step(ATTEMPTS_QUEUE, record_attempts(store, runtime.redactor), accepts=ATTEMPTS_ACCEPTS)
+    console = console_routes(
+        report,
+        runtime.topology,
+        runtime.integrations,
+        store,
+        lambda: connect(settings, "eventyard-health-console", within=5),
+    )
     return Wiring(
         steps=[step],
-        routes=[Route("/health", health, methods=["GET"])],
+        routes=[Route("/health", health, methods=["GET"]), *console],
         on_stop=[stop, close_store],
     )
 

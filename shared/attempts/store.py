@@ -146,6 +146,18 @@ class AttemptsStore:
             over = await connection.execute(delete(attempts).where(attempts.c.id <= newest_kept))
         return (aged.rowcount or 0) + (over.rowcount or 0)
 
+    async def last_successes(self) -> dict[str, datetime]:
+        """Each target's newest successful attempt."""
+        newest = func.max(attempts.c.at)
+        query = (
+            select(attempts.c.target, newest)
+            .where(attempts.c.outcome == "succeeded")
+            .group_by(attempts.c.target)
+        )
+        async with self._engine.connect() as connection:
+            result = await connection.execute(query)
+            return {target: _utc(at) for target, at in result if at is not None}
+
     async def count(self) -> int:
         """How many attempts are on record."""
         async with self._engine.connect() as connection:
@@ -199,7 +211,12 @@ def _bounded(values: dict[str, Any]) -> dict[str, Any]:
 
 def _attempt(row: Any) -> Attempt:
     values = dict(row)
-    at: datetime = values["at"]
-    # SQLite keeps no offset: every time is written in UTC, so one read without it is UTC.
-    values["at"] = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    values["at"] = _utc(values["at"])
     return Attempt(**values)
+
+
+def _utc(at: datetime | str) -> datetime:
+    # SQLite keeps no offset (and an aggregate of a time comes back as its text): every time is
+    # written in UTC, so one read without an offset is UTC.
+    found = datetime.fromisoformat(at) if isinstance(at, str) else at
+    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)

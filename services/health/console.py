@@ -1,0 +1,170 @@
+"""The operator's console on the health service: `/console` (every destination and integration
+at a glance), `/console/failures` (parked messages grouped by cause), `/console/messages` (one
+message's attempts). Server-rendered, read-only, escaped; secrets never reach it (the attempts
+log's excerpts are redacted when written)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiormq
+import jinja2
+from aio_pika.abc import AbstractConnection
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from services.health.attempts import LogStore
+from services.health.report import HealthReport
+from services.publisher.fanout import destination_queue
+from shared.config import IntegrationsFile
+from shared.parked_groups import Group, scan
+from shared.topology import Topology
+
+SCAN_LIMIT = 1000  # parked messages read per queue for one page
+MAX_EVENT_ID_CHARS = 100
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("services.health", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+Connect = Callable[[], Awaitable[AbstractConnection]]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One destination or integration on the overview."""
+
+    name: str
+    kind: str
+    status: str
+    reason: str
+    queue: str | None
+    depth: int | None
+    parked: int | None
+    oldest: str | None
+    last_success: str | None
+
+
+def console_routes(
+    report: HealthReport,
+    topology: Topology,
+    integrations: IntegrationsFile,
+    log: LogStore,
+    connect: Connect,
+) -> list[Route]:
+    """The console's pages, reading what the health service already knows."""
+
+    async def overview(_: Request) -> Response:
+        successes = await _last_successes(log)
+        rows = overview_rows(report, topology, integrations, successes)
+        state = report.as_json()
+        return _page(
+            "console_overview.html",
+            "overview",
+            rows=rows,
+            overall=state["status"],
+            checked_at=state["checked_at"],
+        )
+
+    async def failures(_: Request) -> Response:
+        groups: list[Group] = []
+        try:
+            connection = await connect()
+        except (OSError, aiormq.exceptions.AMQPError, TimeoutError):
+            return _page("console_failures.html", "failures: the broker cannot be reached now",
+                         groups=[], limit=SCAN_LIMIT, status_code=503)  # fmt: skip
+        try:
+            for queue in topology.queues:
+                # A parked queue not declared yet holds nothing.
+                with contextlib.suppress(aiormq.exceptions.ChannelNotFoundEntity):
+                    found = await scan(connection, queue.parked, limit=SCAN_LIMIT)
+                    groups += found.groups.values()
+        finally:
+            await connection.close()
+        groups.sort(key=lambda g: (-g.count, g.cause.queue, g.cause.id))
+        return _page("console_failures.html", "failures", groups=groups, limit=SCAN_LIMIT)
+
+    async def messages(request: Request) -> Response:
+        event_id = request.query_params.get("event_id", "").strip()[:MAX_EVENT_ID_CHARS]
+        story: list[Any] = []
+        if event_id:
+            try:
+                story = await (await log.get()).story(event_id)
+            except (SQLAlchemyError, OSError):
+                return _page(
+                    "console_message.html",
+                    "a message's story: the attempts log cannot be read now",
+                    event_id=event_id,
+                    attempts=[],
+                    status_code=503,
+                )
+        return _page("console_message.html", "a message's story", event_id=event_id,
+                     attempts=story)  # fmt: skip
+
+    return [
+        Route("/console", overview, methods=["GET"]),
+        Route("/console/failures", failures, methods=["GET"]),
+        Route("/console/messages", messages, methods=["GET"]),
+    ]
+
+
+def overview_rows(
+    report: HealthReport,
+    topology: Topology,
+    integrations: IntegrationsFile,
+    successes: dict[str, datetime],
+) -> list[Row]:
+    """A row per destination and integration: its health, its queue's state, its last success."""
+    queues = {q.name for q in topology.queues}
+    named: list[tuple[str, str, str | None]] = [
+        ("destination", n, destination_queue(n)) for n in integrations.destinations
+    ]
+    named += [
+        ("integration", n, step if (step := f"order-followup.{n}") in queues else None)
+        for n in integrations.integrations
+    ]
+    rows = []
+    for kind, name, queue in named:
+        probed = report.components.get(f"integration:{name}")
+        watched = report.components.get(f"queue:{queue}") if queue else None
+        shown = probed or watched
+        details = watched.details if watched else {}
+        last = successes.get(name)
+        rows.append(
+            Row(
+                name=name,
+                kind=kind,
+                status=shown.status if shown else "unknown",
+                reason=shown.reason if shown else "not checked yet",
+                queue=queue,
+                depth=details.get("depth"),
+                parked=details.get("parked"),
+                oldest=_age(details.get("parked_oldest_age_seconds")),
+                last_success=last.isoformat(timespec="seconds") if last else None,
+            )
+        )
+    return rows
+
+
+async def _last_successes(log: LogStore) -> dict[str, datetime]:
+    try:
+        return await (await log.get()).last_successes()
+    except (SQLAlchemyError, OSError):
+        return {}  # the overview still shows health and queues without the log
+
+
+def _age(seconds: Any) -> str | None:
+    if not isinstance(seconds, int | float) or seconds <= 0:
+        return None
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
+def _page(template: str, title: str, *, status_code: int = 200, **values: Any) -> HTMLResponse:
+    html = _TEMPLATES.get_template(template).render(title=title, **values)
+    return HTMLResponse(html, status_code=status_code)

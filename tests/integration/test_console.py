@@ -1,0 +1,87 @@
+"""The console on the health service, against the real broker and attempts log: the overview,
+the failure groups and a message's story, escaped, read-only, never a 500."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import httpx
+
+from services.health.app import DEFINITION as HEALTH
+from services.yard import build_topology
+from shared import headers as h
+from shared.attempts.store import Attempt, AttemptsStore
+from shared.config import IntegrationsFile
+from shared.publishing import build_event, event_message
+from shared.settings import HealthSettings, Settings
+from shared.topology import declare
+from tests.support.events import connected, sample_order
+from tests.support.services import running
+
+ANSWERS = {"capability": "c", "dependency": "d", "on_failure": "f", "criticality": "low"}
+AT = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+
+
+async def test_the_console_shows_the_yard_its_failures_and_a_messages_story(
+    settings: Settings,
+) -> None:
+    integrations = IntegrationsFile.model_validate({
+        "destinations": {"partner": {"url": "https://partner.example.com/hooks",
+                                     "events": ["order.*.v1"], **ANSWERS}},
+        "integrations": {"crm": {"base_url": "https://crm.example.com", **ANSWERS}},
+    })  # fmt: skip
+    fast = settings.model_copy(update={"health": HealthSettings(interval_seconds=0.2)})
+    topology = build_topology(fast, integrations)
+    log = await AttemptsStore.open(settings.attempts.url.get_secret_value())
+    await log.record([
+        Attempt("evt-9", "order.created", "delivery", "partner", 1, AT, "failed", 30.0, 503,
+                "HttpTransientError", "<b>down</b>"),
+        Attempt("evt-9", "order.created", "delivery", "partner", 2, AT.replace(minute=1),
+                "succeeded", 12.0, 200),
+    ])  # fmt: skip
+    await log.close()
+    url = settings.broker_url.get_secret_value()
+    async with connected(url) as connection:
+        async with connection.channel() as channel:
+            await declare(channel, topology)
+        channel = await connection.channel(publisher_confirms=True)
+        parked = event_message(build_event(sample_order("ord_1"), source="tests"))
+        parked.headers = {
+            h.REASON: "exhausted",
+            h.ERROR_TYPE: "HttpTransientError",
+            h.ERROR_MESSAGE: "partner returned 503 for ord_1x",
+            h.ATTEMPTS: 6,
+        }
+        await channel.default_exchange.publish(parked, routing_key="publisher.dest.partner.parked")
+        async with (
+            running(HEALTH, fast, topology, integrations) as base,
+            httpx.AsyncClient(base_url=base) as client,
+        ):
+            await asyncio.sleep(1.0)  # a few health rounds
+            overview = await client.get("/console")
+            failures = await client.get("/console/failures")
+            story = await client.get("/console/messages", params={"event_id": "evt-9"})
+            hostile = await client.get("/console/messages", params={"event_id": "<script>x"})
+            nothing = await client.get("/console/messages", params={"event_id": "evt-none"})
+            posted = await client.post("/console/messages", data={"event_id": "evt-9"})
+
+    assert overview.status_code == 200
+    assert overview.headers["content-type"].startswith("text/html")
+    assert "partner" in overview.text
+    assert "publisher.dest.partner" in overview.text
+    assert "2026-12-03T10:01:00+00:00" in overview.text  # partner's last success, from the log
+    assert "crm" in overview.text
+
+    assert failures.status_code == 200
+    assert "partner returned &lt;n&gt; for &lt;id&gt;" in failures.text
+    assert "publisher.dest.partner" in failures.text
+
+    assert story.status_code == 200
+    assert story.text.count("<tr>") == 3  # the header and two attempts
+    assert "&lt;b&gt;down&lt;/b&gt;" in story.text  # what a partner answered is escaped
+    assert "<b>down</b>" not in story.text
+    assert "&lt;script&gt;x" in hostile.text
+    assert "<script>x" not in hostile.text
+    assert "no attempts on record for this id" in nothing.text
+    assert posted.status_code == 405  # read-only
