@@ -111,6 +111,8 @@ async def run_service(
     if settings.dedupe.url is not None:
         redactor.add(settings.dedupe.url.get_secret_value())
     redactor.add(settings.attempts.url.get_secret_value())
+    if settings.console.token is not None:
+        redactor.add(settings.console.token.get_secret_value())
     use_redactor(redactor)  # log lines hide the configured secrets too, not only the patterns
 
     def problems() -> list[str]:

@@ -180,6 +180,24 @@ class AttemptsSettings(BaseModel):
         return url
 
 
+class ConsoleSettings(BaseModel):
+    """The console's actions (replay and purge a failure group): off without a token."""
+
+    # Typed by the operator into each action's form; compared in constant time, never logged.
+    token: SecretStr | None = None
+    csrf_max_age_seconds: int = Field(default=600, ge=10)  # how long a confirmation form lasts
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and len(token.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"must be at least {MIN_TOKEN_CHARS} characters")
+        return token
+
+
+MIN_TOKEN_CHARS = 16
+
+
 class Settings(BaseSettings):
     """Everything a process reads from its environment."""
 
@@ -194,6 +212,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     dedupe: DedupeSettings = Field(default_factory=DedupeSettings)
     attempts: AttemptsSettings = Field(default_factory=AttemptsSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     prefetch: int = Field(default=100, ge=1, le=65535)
     # Processes of this service running at once, on every machine together: each destination's
     # and integration's rate limit is divided between them. `run SERVICE --workers N`

@@ -92,8 +92,9 @@ async def wire(runtime: Runtime) -> Wiring:
         report,
         runtime.topology,
         runtime.integrations,
-        store,
-        lambda: connect(settings, "eventyard-health-console", within=5),
+        log=store,
+        connect=lambda: connect(settings, "eventyard-health-console", within=5),
+        settings=settings,
     )
     return Wiring(
         steps=[step],

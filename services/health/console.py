@@ -1,7 +1,8 @@
 """The operator's console on the health service: `/console` (every destination and integration
 at a glance), `/console/failures` (parked messages grouped by cause), `/console/messages` (one
-message's attempts). Server-rendered, read-only, escaped; secrets never reach it (the attempts
-log's excerpts are redacted when written)."""
+message's attempts), and, with a console token set, replay or purge a failure group
+(console_actions.py). Server-rendered, escaped; secrets never reach it (the attempts log's
+excerpts are redacted when written)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from services.health.attempts import LogStore
+from services.health.console_actions import GroupActions
 from services.health.report import HealthReport
 from services.publisher.fanout import destination_queue
 from shared.config import IntegrationsFile
 from shared.parked_groups import Group, scan
+from shared.settings import Settings
 from shared.topology import Topology
 
 SCAN_LIMIT = 1000  # parked messages read per queue for one page
@@ -55,10 +58,17 @@ def console_routes(
     report: HealthReport,
     topology: Topology,
     integrations: IntegrationsFile,
+    *,
     log: LogStore,
     connect: Connect,
+    settings: Settings,
 ) -> list[Route]:
-    """The console's pages, reading what the health service already knows."""
+    """The console's pages, reading what the health service already knows; its actions when
+    a console token is set."""
+    actions = GroupActions(
+        settings.console, topology, connect, _page, settings.publish_timeout_seconds
+    )
+    acting = settings.console.token is not None
 
     async def overview(_: Request) -> Response:
         successes = await _last_successes(log)
@@ -78,7 +88,7 @@ def console_routes(
             connection = await connect()
         except (OSError, aiormq.exceptions.AMQPError, TimeoutError):
             return _page("console_failures.html", "failures: the broker cannot be reached now",
-                         groups=[], limit=SCAN_LIMIT, status_code=503)  # fmt: skip
+                         groups=[], limit=SCAN_LIMIT, acting=acting, status_code=503)  # fmt: skip
         try:
             for queue in topology.queues:
                 # A parked queue not declared yet holds nothing.
@@ -88,7 +98,8 @@ def console_routes(
         finally:
             await connection.close()
         groups.sort(key=lambda g: (-g.count, g.cause.queue, g.cause.id))
-        return _page("console_failures.html", "failures", groups=groups, limit=SCAN_LIMIT)
+        return _page("console_failures.html", "failures", groups=groups, limit=SCAN_LIMIT,
+                     acting=acting)  # fmt: skip
 
     async def messages(request: Request) -> Response:
         event_id = request.query_params.get("event_id", "").strip()[:MAX_EVENT_ID_CHARS]
@@ -111,6 +122,7 @@ def console_routes(
         Route("/console", overview, methods=["GET"]),
         Route("/console/failures", failures, methods=["GET"]),
         Route("/console/messages", messages, methods=["GET"]),
+        *actions.routes(),
     ]
 
 

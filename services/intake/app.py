@@ -9,7 +9,6 @@ from starlette.routing import Route
 from contracts.orders import OrderCreatedV1
 from contracts.users import UserAuthenticatedV1
 from contracts.webhooks import WebhookReceivedV1
-from services.intake.body import BodyBudget
 from services.intake.dedupe import Deduplicator, DeliveryStore, MemoryStore
 from services.intake.dropped import decode_dropped, republisher
 from services.intake.metrics import IntakeMetrics
@@ -19,6 +18,7 @@ from services.intake.sources import load_source
 from services.intake.webhooks import WebhookEndpoint
 from shared.config import IntegrationsFile
 from shared.consumer import Step
+from shared.request_body import BodyBudget
 from shared.service import Runtime, ServiceDefinition, Wiring
 from shared.settings import Settings
 from shared.topology import INTAKE_QUEUE, WorkQueue

@@ -15,13 +15,6 @@ from starlette.responses import JSONResponse, Response
 
 from contracts.base import INTAKE_HTTP
 from contracts.envelope import MAX_ID, MAX_TYPE, CloudEvent
-from services.intake.body import (
-    BodyBudget,
-    BodyTooLargeError,
-    BudgetExhaustedError,
-    Hold,
-    read_limited,
-)
 from services.intake.dedupe import Deduplicator
 from services.intake.metrics import IntakeMetrics
 from services.intake.routing import NoRouteError, Parker, Router
@@ -29,6 +22,13 @@ from services.intake.signatures import VerificationError, verify
 from services.intake.sources import Source, received_event
 from shared.bounded_json import JsonTooDeepError, check_depth
 from shared.errors import ContractError, PublishError
+from shared.request_body import (
+    BodyBudget,
+    BodyTooLargeError,
+    BudgetExhaustedError,
+    Hold,
+    read_limited,
+)
 
 RETRY_AFTER_SECONDS = "5"
 RETRY = {"Retry-After": RETRY_AFTER_SECONDS}

@@ -4,6 +4,7 @@ the failure groups and a message's story, escaped, read-only, never a 500."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 
 import httpx
@@ -14,9 +15,9 @@ from shared import headers as h
 from shared.attempts.store import Attempt, AttemptsStore
 from shared.config import IntegrationsFile
 from shared.publishing import build_event, event_message
-from shared.settings import HealthSettings, Settings
+from shared.settings import ConsoleSettings, HealthSettings, Settings
 from shared.topology import declare
-from tests.support.events import connected, sample_order
+from tests.support.events import connected, queue_depth, sample_order
 from tests.support.services import running
 
 ANSWERS = {"capability": "c", "dependency": "d", "on_failure": "f", "criticality": "low"}
@@ -85,3 +86,69 @@ async def test_the_console_shows_the_yard_its_failures_and_a_messages_story(
     assert "<script>x" not in hostile.text
     assert "no attempts on record for this id" in nothing.text
     assert posted.status_code == 405  # read-only
+
+
+TOKEN = "console-token-for-tests-0123"
+
+
+async def test_a_group_is_replayed_from_the_console_with_the_token_and_its_csrf_form(
+    settings: Settings,
+) -> None:
+    fast = settings.model_copy(update={"console": ConsoleSettings(token=TOKEN)})
+    topology = build_topology(fast, IntegrationsFile())
+    url = settings.broker_url.get_secret_value()
+    async with connected(url) as connection:
+        async with connection.channel() as channel:
+            await declare(channel, topology)
+        channel = await connection.channel(publisher_confirms=True)
+        for n in range(2):
+            parked = event_message(build_event(sample_order(f"ord_{n}"), source="tests"))
+            parked.headers = {
+                h.REASON: "permanent",
+                h.ERROR_TYPE: "HttpPermanentError",
+                h.ERROR_MESSAGE: f"crm returned 422 for ord_{n}x",
+                h.ATTEMPTS: 1,
+            }
+            await channel.default_exchange.publish(parked, routing_key="order-followup.crm.parked")
+        async with (
+            running(HEALTH, fast, topology) as base,
+            httpx.AsyncClient(base_url=base) as client,
+        ):
+            listed = await client.get("/console/failures")
+            [group] = re.findall(r"/console/failures/([0-9a-f]{10})/replay", listed.text)
+            form = await client.get(f"/console/failures/{group}/replay")
+            [csrf] = re.findall(r'name="csrf" value="([^"]+)"', form.text)
+            purge_form = await client.get(f"/console/failures/{group}/purge")
+            [purge_csrf] = re.findall(r'name="csrf" value="([^"]+)"', purge_form.text)
+            target = f"/console/failures/{group}/replay"
+            forged = await client.post(target, data={"token": TOKEN})
+            wrong = await client.post(target, data={"token": "not-the-token-at-all", "csrf": csrf})
+            other = await client.post(target, data={"token": TOKEN, "csrf": purge_csrf})
+            huge = await client.post(target, data={"token": TOKEN, "csrf": csrf, "x": "y" * 9000})
+            assert await queue_depth(connection, "order-followup.crm.parked") == 2
+            done = await client.post(target, data={"token": TOKEN, "csrf": csrf})
+            after = await client.get("/console/failures")
+        assert await queue_depth(connection, "order-followup.crm.parked") == 0
+        assert await queue_depth(connection, "order-followup.crm") == 2
+
+    assert (form.status_code, "replay 2 messages" in form.text) == (200, True)
+    assert (forged.status_code, "CSRF" in forged.text) == (403, True)
+    assert (wrong.status_code, "token is not right" in wrong.text) == (403, True)
+    assert other.status_code == 403  # a purge form does not replay
+    assert huge.status_code == 413
+    assert (done.status_code, "replayed 2 of 2 scanned" in done.text) == (200, True)
+    assert TOKEN not in done.text + form.text
+    assert "nothing is parked" in after.text
+
+
+async def test_without_a_token_the_console_is_read_only(settings: Settings) -> None:
+    topology = build_topology(settings, IntegrationsFile())
+    async with (
+        running(HEALTH, settings, topology) as base,
+        httpx.AsyncClient(base_url=base) as client,
+    ):
+        asked = await client.get("/console/failures/0123456789/replay")
+        posted = await client.post("/console/failures/0123456789/purge", data={"token": "x"})
+        unknown = await client.get("/console/failures/0123456789/teleport")
+    assert (asked.status_code, posted.status_code, unknown.status_code) == (403, 403, 404)
+    assert "read-only" in asked.text

@@ -17,7 +17,6 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from contracts.envelope import CloudEvent
-from services.intake.body import BodyBudget
 from services.intake.dedupe import Deduplicator
 from services.intake.metrics import IntakeMetrics
 from services.intake.routing import Parker, Router
@@ -25,6 +24,7 @@ from services.intake.sources import Source
 from services.intake.webhooks import WebhookEndpoint
 from shared.config import SourceConfig
 from shared.http import json_app
+from shared.request_body import BodyBudget
 from tests.support import signing
 
 SECRET = "whsec_" + base64.b64encode(b"budget-secret-0123456789").decode()

@@ -34,7 +34,6 @@ from contracts.base import DROP, INTAKE_HTTP, Contract
 from contracts.envelope import CONTENT_TYPE, CloudEvent
 from contracts.registry import CONTRACTS, lookup_key
 from services.intake.app import QUEUE
-from services.intake.body import BodyBudget
 from services.intake.dedupe import Deduplicator
 from services.intake.dropped import decode_dropped, republisher
 from services.intake.metrics import IntakeMetrics
@@ -48,6 +47,7 @@ from shared.http import json_app
 from shared.metrics import Metrics
 from shared.publishing import Confirmer, Emitter
 from shared.redact import Redactor
+from shared.request_body import BodyBudget
 from shared.testing import HandlerKit, MemoryBroker, MemoryMessage
 
 CI_EXAMPLES = 300

@@ -16,7 +16,6 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from contracts.envelope import CloudEvent
-from services.intake.body import BodyBudget
 from services.intake.dedupe import Deduplicator
 from services.intake.metrics import IntakeMetrics
 from services.intake.routing import Parker, Router
@@ -24,6 +23,7 @@ from services.intake.sources import Source
 from services.intake.webhooks import MAX_PROVIDER_TYPE, WebhookEndpoint
 from shared.config import SourceConfig
 from shared.http import json_app
+from shared.request_body import BodyBudget
 from tests.support import signing
 
 SECRET = "whsec_" + base64.b64encode(b"fuzz-secret-0123456789").decode()
