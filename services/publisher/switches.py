@@ -62,13 +62,23 @@ async def disable(connection: AbstractConnection, destination: str, reason: str)
 
 
 async def enable(connection: AbstractConnection, destination: str) -> bool:
-    """Enable a destination; False if it was not disabled."""
+    """Enable a destination; False if it was not disabled.
+
+    A replica reading the note (`state`) holds it unacked for a moment, unseen by a purge; it
+    comes back when that replica's channel closes. So the marker is purged until it stays
+    empty for a moment, or the note would come back and keep the destination disabled.
+    """
+    was_disabled = False
     async with await connection.channel() as channel:
-        queue = await _marker(channel, destination)
-        if (queue.declaration_result.message_count or 0) == 0:
-            return False
-        await queue.purge()
-        return True
+        for check in range(ENABLE_CHECKS):
+            queue = await _marker(channel, destination)
+            if queue.declaration_result.message_count:
+                was_disabled = True
+                await queue.purge()
+            elif check > 0:
+                break  # empty twice in a row, a moment apart: nothing is coming back
+            await asyncio.sleep(ENABLE_SETTLE_SECONDS)
+    return was_disabled
 
 
 async def state(connection: AbstractConnection, destination: str) -> Disabled | None:
@@ -84,6 +94,10 @@ async def state(connection: AbstractConnection, destination: str) -> Disabled | 
     finally:
         with contextlib.suppress(Exception):
             await channel.close()  # also returns the note to its queue
+
+
+ENABLE_CHECKS = 4
+ENABLE_SETTLE_SECONDS = 0.05
 
 
 class Switches:

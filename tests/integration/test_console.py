@@ -3,7 +3,6 @@ the failure groups and a message's story, escaped, read-only, never a 500."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import UTC, datetime
 
@@ -19,6 +18,7 @@ from shared.settings import ConsoleSettings, HealthSettings, Settings
 from shared.topology import declare
 from tests.support.events import connected, queue_depth, sample_order
 from tests.support.services import running
+from tests.support.waiting import eventually
 
 ANSWERS = {"capability": "c", "dependency": "d", "on_failure": "f", "criticality": "low"}
 AT = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
@@ -32,7 +32,9 @@ async def test_the_console_shows_the_yard_its_failures_and_a_messages_story(
                                      "events": ["order.*.v1"], **ANSWERS}},
         "integrations": {"crm": {"base_url": "https://crm.example.com", **ANSWERS}},
     })  # fmt: skip
-    fast = settings.model_copy(update={"health": HealthSettings(interval_seconds=0.2)})
+    # One round of checks, then none while the pages are read: a round peeks parked queues,
+    # and a peeked message is not there for the failures page to read at that moment.
+    fast = settings.model_copy(update={"health": HealthSettings(interval_seconds=600)})
     topology = build_topology(fast, integrations)
     log = await AttemptsStore.open(settings.attempts.url.get_secret_value())
     await log.record([
@@ -59,7 +61,7 @@ async def test_the_console_shows_the_yard_its_failures_and_a_messages_story(
             running(HEALTH, fast, topology, integrations) as base,
             httpx.AsyncClient(base_url=base) as client,
         ):
-            await asyncio.sleep(1.0)  # a few health rounds
+            await eventually(lambda: _checked(client), timeout=15, every=0.1)
             overview = await client.get("/console")
             failures = await client.get("/console/failures")
             story = await client.get("/console/messages", params={"event_id": "evt-9"})
@@ -91,10 +93,20 @@ async def test_the_console_shows_the_yard_its_failures_and_a_messages_story(
 TOKEN = "console-token-for-tests-0123"
 
 
+async def _checked(client: httpx.AsyncClient) -> bool:
+    """The health service finished its first round of checks."""
+    return (await client.get("/health")).json()["checked_at"] is not None
+
+
 async def test_a_group_is_replayed_from_the_console_with_the_token_and_its_csrf_form(
     settings: Settings,
 ) -> None:
-    fast = settings.model_copy(update={"console": ConsoleSettings(token=TOKEN)})
+    fast = settings.model_copy(
+        update={
+            "console": ConsoleSettings(token=TOKEN),
+            "health": HealthSettings(interval_seconds=600),  # one round: see the test above
+        }
+    )
     topology = build_topology(fast, IntegrationsFile())
     url = settings.broker_url.get_secret_value()
     async with connected(url) as connection:
@@ -114,6 +126,7 @@ async def test_a_group_is_replayed_from_the_console_with_the_token_and_its_csrf_
             running(HEALTH, fast, topology) as base,
             httpx.AsyncClient(base_url=base) as client,
         ):
+            await eventually(lambda: _checked(client), timeout=15, every=0.1)
             listed = await client.get("/console/failures")
             [group] = re.findall(r"/console/failures/([0-9a-f]{10})/replay", listed.text)
             form = await client.get(f"/console/failures/{group}/replay")
