@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from datetime import timedelta
-
-from sqlalchemy.exc import SQLAlchemyError
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, TypeVar
 
 from contracts.base import Contract
 from contracts.deliveries import DeliveryFailedV1, DeliverySucceededV1
 from contracts.emails import EmailFailedV1, EmailRequestedV1, EmailSentV1
 from contracts.envelope import utc_now
-from shared.attempts.store import Attempt, AttemptsStore
+from shared.attempts.model import Attempt, LogUnavailableError
 from shared.attempts.writer import GroupWriter, Recorder
 from shared.consumer import Handler, Incoming
 from shared.errors import TransientError
@@ -26,7 +25,11 @@ from shared.redact import Redactor
 from shared.settings import AttemptsSettings
 from shared.topology import WorkQueue
 
+if TYPE_CHECKING:
+    from shared.attempts.store import AttemptsStore
+
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 QUEUE = WorkQueue(
     "health.attempts",
@@ -102,29 +105,50 @@ def _error_class(error: str) -> str | None:
 
 
 class LogStore:
-    """The attempts store, opened at its first use: a database that is down when health starts
-    delays the log (its queue waits on the ladder), not health's own checks."""
+    """The attempts store, opened (and its database stack imported) at its first use: a
+    database that is down when health starts delays the log, not health's own checks."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, opened: AttemptsStore | None = None) -> None:
         self._url = url
-        self._store: AttemptsStore | None = None
+        self._store = opened  # an already open store (tests, tools)
         self._opening = asyncio.Lock()
 
-    async def get(self) -> AttemptsStore:
-        """The open store; the database's error while it cannot be opened."""
-        async with self._opening:
-            if self._store is None:
-                self._store = await AttemptsStore.open(self._url)
-            return self._store
-
     async def record(self, rows: Sequence[Attempt]) -> None:
-        """Write through the store, opening it first if need be."""
-        await (await self.get()).record(rows)
+        """Write rows in one transaction."""
+        await self._use(lambda store: store.record(rows))
+
+    async def story(self, event_id: str) -> list[Attempt]:
+        """Every attempt at one event, in time order."""
+        return await self._use(lambda store: store.story(event_id))
+
+    async def last_successes(self) -> dict[str, datetime]:
+        """Each target's newest successful attempt."""
+        return await self._use(lambda store: store.last_successes())
+
+    async def prune(self, settings: AttemptsSettings) -> int:
+        """Enforce the retention; how many rows went."""
+        max_age = timedelta(days=settings.max_age_days)
+        return await self._use(
+            lambda store: store.prune(max_age=max_age, max_rows=settings.max_rows, now=utc_now())
+        )
 
     async def close(self) -> None:
         """Close the store if it was opened."""
         if self._store is not None:
             await self._store.close()
+
+    async def _use(self, work: Callable[[AttemptsStore], Awaitable[T]]) -> T:
+        # Imported here: SQLAlchemy and Alembic are for health's log alone, and every service
+        # process imports this module (services.yard names them all).
+        from shared.attempts.store import DB_ERRORS, AttemptsStore  # noqa: PLC0415
+
+        try:
+            async with self._opening:
+                if self._store is None:
+                    self._store = await AttemptsStore.open(self._url)
+            return await work(self._store)
+        except DB_ERRORS as error:
+            raise LogUnavailableError(type(error).__name__) from error
 
 
 def record_attempts(store: Recorder, redactor: Redactor) -> Handler:
@@ -135,10 +159,8 @@ def record_attempts(store: Recorder, redactor: Redactor) -> Handler:
     async def record(incoming: Incoming[Contract]) -> None:
         try:
             await writer.write(attempt_of(incoming.data, redactor))
-        except (SQLAlchemyError, OSError) as error:
-            # The class only: a database error's text may carry its URL or the row's values.
-            name = type(error).__name__
-            raise TransientError(f"the attempts log cannot write: {name}") from error
+        except LogUnavailableError as error:
+            raise TransientError(f"the attempts log cannot write: {error.cause}") from error
 
     return record
 
@@ -147,12 +169,7 @@ async def prune_forever(log_store: LogStore, settings: AttemptsSettings) -> None
     """Enforce the retention by age and by size, every `prune_interval_seconds`."""
     while True:
         try:
-            store = await log_store.get()
-            await store.prune(
-                max_age=timedelta(days=settings.max_age_days),
-                max_rows=settings.max_rows,
-                now=utc_now(),
-            )
-        except (SQLAlchemyError, OSError) as error:  # tried again at the next round
-            log.warning("attempts log: retention round failed (%s)", type(error).__name__)
+            await log_store.prune(settings)
+        except LogUnavailableError as error:  # tried again at the next round
+            log.warning("attempts log: retention round failed (%s)", error.cause)
         await asyncio.sleep(settings.prune_interval_seconds)

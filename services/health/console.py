@@ -15,7 +15,6 @@ from typing import Any
 import aiormq
 import jinja2
 from aio_pika.abc import AbstractConnection
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -24,6 +23,7 @@ from services.health.attempts import LogStore
 from services.health.console_actions import GroupActions
 from services.health.report import HealthReport
 from services.publisher.fanout import destination_queue
+from shared.attempts.model import LogUnavailableError
 from shared.config import IntegrationsFile
 from shared.parked_groups import Group, scan
 from shared.settings import Settings
@@ -106,8 +106,8 @@ def console_routes(
         story: list[Any] = []
         if event_id:
             try:
-                story = await (await log.get()).story(event_id)
-            except (SQLAlchemyError, OSError):
+                story = await log.story(event_id)
+            except LogUnavailableError:
                 return _page(
                     "console_message.html",
                     "a message's story: the attempts log cannot be read now",
@@ -166,8 +166,8 @@ def overview_rows(
 
 async def _last_successes(log: LogStore) -> dict[str, datetime]:
     try:
-        return await (await log.get()).last_successes()
-    except (SQLAlchemyError, OSError):
+        return await log.last_successes()
+    except LogUnavailableError:
         return {}  # the overview still shows health and queues without the log
 
 

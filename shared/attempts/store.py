@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from typing import Any
@@ -13,9 +13,10 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, delete, event, func, select
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from shared.attempts.model import Attempt
 from shared.attempts.schema import (
     EXCERPT_CHARS,
     ID_CHARS,
@@ -25,6 +26,10 @@ from shared.attempts.schema import (
 )
 from shared.errors import ConfigError
 
+__all__ = ["DB_ERRORS", "Attempt", "AttemptsStore", "driver_url"]
+
+# What a store's database may raise: the errors the attempts log's users turn into its own.
+DB_ERRORS = (SQLAlchemyError, OSError)
 MIGRATION_TRIES = 5
 MIGRATION_PAUSE_SECONDS = 0.2
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
@@ -37,23 +42,6 @@ _BOUNDS = {
     "error_class": NAME_CHARS,
     "excerpt": EXCERPT_CHARS,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One attempt at one message: who, where, when, how long, and how it ended."""
-
-    event_id: str
-    event_type: str
-    kind: str
-    target: str
-    attempt: int
-    at: datetime
-    outcome: str
-    duration_ms: float | None = None
-    status_code: int | None = None
-    error_class: str | None = None
-    excerpt: str | None = None
 
 
 def driver_url(url: str) -> str:

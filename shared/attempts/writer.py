@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Protocol
 
-from shared.attempts.store import Attempt
+from shared.attempts.model import Attempt
 
 MAX_BATCH = 500
 

@@ -82,8 +82,9 @@ async def test_a_store_that_fails_sends_the_outcome_up_the_ladder_not_away(
     # A database without the table (never migrated): every write fails
     broken = AttemptsStore(create_async_engine(f"sqlite+aiosqlite:///{tmp_path}/empty.db"))
     result = await HandlerKit(service="health").run(
-        record_attempts(broken, Redactor()), failed(1), queue=QUEUE.name
-    )
+        record_attempts(LogStore("sqlite://", opened=broken), Redactor()), failed(1),
+        queue=QUEUE.name,
+    )  # fmt: skip
     assert result.retried
     assert result.error == "TransientError: the attempts log cannot write: OperationalError"
     await broken.close()
