@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import typer
 from aio_pika.abc import AbstractConnection
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from cli.common import EXIT_BAD_INPUT, fail, load, open_connection, run, table
 from shared.broker import publish_channel
@@ -158,7 +158,8 @@ def purge_command(
     settings, _, topology = load()
     parked = _target(settings, topology, queue, group)
     if group is not None:
-        scanned = run(_scan(settings, parked, purge_group=group, dry_run=dry_run or not yes))
+        scans = _scan(settings, [parked], purge_group=group, dry_run=dry_run or not yes)
+        scanned = run(scans)[parked]
         if dry_run or not yes:
             verb = "would purge" if dry_run else "purging would delete"
             hint = "" if dry_run else "; add --yes to do it"
@@ -193,8 +194,8 @@ def groups(
     queues = [_own(topology, queue)] if queue else [q.parked for q in topology.queues]
     found: list[Group] = []
     truncated = []
-    for parked in queues:
-        scanned = run(_scan(settings, parked, limit=limit, required=queue is not None))
+    scans = run(_scan(settings, queues, limit=limit, required=queue is not None))
+    for parked, scanned in scans.items():
         found += scanned.groups.values()
         if scanned.scanned >= limit:
             truncated.append(parked)
@@ -226,33 +227,41 @@ def groups(
 
 async def _scan(
     settings: Settings,
-    parked: str,
+    parked_queues: list[str],
     *,
     purge_group: str | None = None,
     dry_run: bool = False,
     limit: int | None = None,
     required: bool = True,
-) -> Scan:
-    """One pass over a parked queue, with a progress bar."""
+) -> dict[str, Scan]:
+    """One pass over each parked queue, on one connection, with a progress bar; an empty
+    queue is not read at all."""
+    scans: dict[str, Scan] = {}
     connection = await open_connection(settings, "eventyard-cli-parked")
     async with connection:
-        found = await depth(connection, parked)
-        if found is None:
-            if required:
-                fail(f"no queue named {parked}", EXIT_BAD_INPUT)
-            return Scan()
-        total = min(found[0], limit or found[0])
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
         with Progress(*columns, transient=True) as bar:
-            task = bar.add_task(f"reading {parked}", total=total)
-            return await scan(
-                connection,
-                parked,
-                purge_group=purge_group,
-                dry_run=dry_run,
-                limit=limit,
-                progress=lambda s: bar.update(task, completed=s.scanned),
-            )
+            for parked in parked_queues:
+                found = await depth(connection, parked)
+                if found is None and required:
+                    fail(f"no queue named {parked}", EXIT_BAD_INPUT)
+                if found is None or found[0] == 0:
+                    scans[parked] = Scan()
+                    continue
+                task = bar.add_task(f"reading {parked}", total=min(found[0], limit or found[0]))
+
+                def show(done: Scan, task: TaskID = task) -> None:
+                    bar.update(task, completed=done.scanned)
+
+                scans[parked] = await scan(
+                    connection,
+                    parked,
+                    purge_group=purge_group,
+                    dry_run=dry_run,
+                    limit=limit,
+                    progress=show,
+                )
+    return scans
 
 
 def _as_json(group: Group) -> dict[str, Any]:
@@ -278,11 +287,8 @@ def _target(settings: Settings, topology: Topology, queue: str | None, group: st
         fail(
             "name a queue, or a group with --group (see `eventyard parked groups`)", EXIT_BAD_INPUT
         )
-    holding = [
-        q.parked
-        for q in topology.queues
-        if group in run(_scan(settings, q.parked, required=False)).groups
-    ]
+    scans = run(_scan(settings, [q.parked for q in topology.queues], required=False))
+    holding = [parked for parked, scanned in scans.items() if group in scanned.groups]
     if not holding:
         fail(
             f"no parked message is in group {group} (see `eventyard parked groups`)", EXIT_BAD_INPUT
