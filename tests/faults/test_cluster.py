@@ -25,7 +25,13 @@ from tests.support.proxy import FaultProxy
 from tests.support.rabbit import BackgroundCluster, Cluster, RabbitNode, node_vhost
 from tests.support.waiting import eventually
 
-pytestmark = [pytest.mark.faults, pytest.mark.cluster, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.cluster,
+    pytest.mark.asyncio(loop_scope="module"),
+    # Nodes die and come back, and delivery may take up to the world's settle bound after it.
+    pytest.mark.timeout(300),
+]
 
 STREAM = 150
 RATE = 20.0

@@ -158,8 +158,13 @@ class OrderWorld:
             cause = orjson.loads(message.body).get("causationid")
             mailbox.hits.append(Hit(time.monotonic(), None, cause, True, None, {}, status=200))
 
-    async def settle(self, connection: AbstractConnection, timeout: float = 60.0) -> Tally:
+    async def settle(self, connection: AbstractConnection, timeout: float = 120.0) -> Tally:
         """Wait until every route has everything accepted (mail included).
+
+        The bound is generous: a copy the broker did not confirm during an outage is held and
+        sent again after pauses that double up to 30 s, and a cluster that lost its majority
+        takes a while to take writes again on a loaded machine. It returns as soon as nothing
+        is missing.
 
         Stops early once whatever is still missing sits in a parked queue and nothing has
         arrived for 3 s (parked messages stay parked); otherwise after `timeout`.
