@@ -5,8 +5,9 @@ with HMAC-SHA256, to the same local receiver, which answers 200 at once:
 
 - raw: aio-pika consuming a quorum queue with manual acks and prefetch 64, signing, POSTing with
   aiohttp, acking (`bench.workers.raw_deliver`): the libraries' ceiling here.
-- eventyard, with and without the attempts log (the health service writing a row per
-  `delivery.succeeded.v1` in the same run; without it nothing takes those events):
+- eventyard, with and without the attempts log (with it, the publisher reports its attempts in
+  `attempts.recorded.v1` batches and the health service writes them to its SQLite file in the
+  same run; without it, attempts are not reported and nothing takes `health.attempts`):
   the publisher service with one destination at concurrency 64: the fan-out step
   copies each event to the destination's queue (confirmed), the delivery step signs and POSTs
   it through the gateway (SSRF check, breaker, rate limit, response cap, audit metric), publishes
@@ -86,8 +87,8 @@ async def publisher_round(
     config: BenchConfig, connection: AbstractConnection, *, processes: int, log: bool = False
 ) -> Measurement:
     """The publisher (in `processes` processes, as replicas) drains a backlog to one receiver;
-    with `log`, the health service writes the attempts log from its outcome events meanwhile,
-    else nothing takes them (queue `health.attempts` is left out of the topology)."""
+    with `log`, it reports its attempts and the health service writes them meanwhile, else
+    attempts are not reported (and queue `health.attempts` is left out of the topology)."""
     events = OrderEvents()
     settings = Settings(broker_url=config.broker_url)
     count, seconds = config.messages, config.deliver_seconds
@@ -115,6 +116,7 @@ async def publisher_round(
         EVENTYARD_CONFIG=str(toml),
         EVENTYARD_GRACEFUL_TIMEOUT_SECONDS="1",
         EVENTYARD_REPLICAS=str(processes),
+        EVENTYARD_ATTEMPTS__REPORT="true" if log else "false",
         **{SECRET_ENV: SECRET},
     )
     https = [port() for _ in range(processes)]

@@ -14,7 +14,7 @@ SCHEMA_BASE = "https://eventyard.dev/schemas/"
 ANY = "any"
 INTAKE_HTTP = "intake-http"  # verified at intake's HTTP door: a signed webhook, an OAuth sign-in
 DROP = "drop"  # dropped into the `intake` queue by any AMQP client of the company
-SERVICE_PRODUCERS = frozenset({"publisher", "email", "order-followup", "health"})
+SERVICE_PRODUCERS = frozenset({"intake", "publisher", "email", "order-followup", "health"})
 PRODUCER_NAMES = frozenset({ANY, INTAKE_HTTP, DROP}) | SERVICE_PRODUCERS
 
 

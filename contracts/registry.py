@@ -8,6 +8,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from contracts.analytics import AnalyticsTrackedV1
+from contracts.attempts import AttemptsRecordedV1
 from contracts.base import Contract
 from contracts.deliveries import DeliveryFailedV1, DeliverySucceededV1
 from contracts.emails import EmailFailedV1, EmailRequestedV1, EmailSentV1
@@ -40,6 +41,7 @@ CONTRACTS: tuple[type[Contract], ...] = (
     WebhookReceivedV1,
     UserAuthenticatedV1,
     AnalyticsTrackedV1,
+    AttemptsRecordedV1,
 )
 
 _BY_KEY: dict[tuple[str, int], type[Contract]] = {(c.TYPE, c.VERSION): c for c in CONTRACTS}

@@ -28,6 +28,8 @@ from prometheus_client import Counter
 
 from contracts.base import Contract
 from contracts.envelope import CloudEvent, utc_now
+from shared.attempts.model import Attempt
+from shared.attempts.reporter import AttemptReporter
 from shared.decoding import decode_event
 from shared.errors import DeferredError, PublishError, Reason, UnroutableError
 from shared.failures import (
@@ -55,7 +57,7 @@ HOLD_PAUSE_MAX_SECONDS = 30.0
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Incoming(Generic[T]):
     """One event handed to a handler, with what the handler may need to answer it."""
 
@@ -64,11 +66,23 @@ class Incoming(Generic[T]):
     queue: str
     emitter: Emitter
     message: AbstractIncomingMessage
+    # What the far end answered (status code, redacted excerpt), for the attempts log.
+    answer: tuple[int | None, str | None] | None = None
+    # A failure the handler settled itself (a best-effort attempt, counted and not retried).
+    dropped: Exception | None = None
 
     @property
     def data(self) -> T:
         """The contract payload."""
         return self.event.data
+
+    def answered(self, status_code: int | None, excerpt: str | None = None) -> None:
+        """Note the far end's answer (its text redacted already) for this attempt's record."""
+        self.answer = (status_code, excerpt)
+
+    def gave_up(self, error: Exception) -> None:
+        """Note that this attempt failed and is not retried (a best-effort step's failure)."""
+        self.dropped = error
 
     async def publish(
         self,
@@ -94,14 +108,29 @@ Decoder = Callable[[AbstractIncomingMessage, Collection[type[Contract]]], CloudE
 
 
 @dataclass(frozen=True)
+class Reported:
+    """How a step's attempts show in the attempts log: their kind and target (default: the
+    step's queue)."""
+
+    kind: str = "command"
+    target: str | None = None
+
+
+AS_COMMAND = Reported()  # a step's default: kind `command`, target its queue
+
+@dataclass(frozen=True)
 class Step:
-    """A consumer step: its queue, the contracts it accepts and the handler that does the work."""
+    """A consumer step: its queue, the contracts it accepts and the handler that does the work.
+
+    `reported`: how its attempts go to the attempts log; None for a step that writes the log.
+    """
 
     queue: WorkQueue
     handler: Handler
     accepts: tuple[type[Contract], ...] = ()
     prefetch: int | None = None
     decoder: Decoder = field(default=decode_event)
+    reported: Reported | None = AS_COMMAND
 
 
 @dataclass(frozen=True)
@@ -116,6 +145,7 @@ class ConsumerContext:
     metrics: Metrics
     redactor: Redactor
     default_prefetch: int
+    reporter: AttemptReporter | None = None  # None: no attempts are reported
 
 
 class StepConsumer:
@@ -140,6 +170,10 @@ class StepConsumer:
         self._duration = m.handler_duration.labels(service, queue)
         self._latency = m.end_to_end.labels(service, queue)
         self._children: dict[tuple[int, str], Counter] = {}
+        reported = step.reported
+        self._reporter = context.reporter if reported is not None else None
+        self._kind = reported.kind if reported is not None else ""
+        self._target = (reported.target if reported is not None else None) or self._name
 
     @property
     def consuming(self) -> bool:
@@ -181,36 +215,109 @@ class StepConsumer:
         self._idle.clear()
         started = time.perf_counter()
         try:
-            await self._process(message)
+            await self._process(message, started)
         finally:
             self._duration.observe(time.perf_counter() - started)
             self._inflight -= 1
             if self._inflight == 0:
                 self._idle.set()
 
-    async def _process(self, message: AbstractIncomingMessage) -> None:
+    async def _process(self, message: AbstractIncomingMessage, started: float) -> None:
         headers = message.headers
         # A first delivery carries no headers at all: skip reading the failure history then.
         attempt = attempts_so_far(headers) + 1 if headers else 1
+        incoming: Incoming[Any] | None = None
         try:
             event = self.step.decoder(message, self.step.accepts)
             event_id_var.set(event.id)
             correlation_id_var.set(event.correlationid)
-            await self.step.handler(
-                Incoming(event, attempt, self._name, self._ctx.emitter, message)
-            )
+            incoming = Incoming(event, attempt, self._name, self._ctx.emitter, message)
+            await self.step.handler(incoming)
         except DeferredError as deferred:
             await self._defer(message, deferred)
             return
         except Exception as error:
-            await self._fail(message, error, attempt)
+            decision = await self._fail(message, error, attempt)
+            if decision is not None and self._reporter is not None:
+                self._report_failure(
+                    message,
+                    incoming=incoming,
+                    attempt=attempt,
+                    started=started,
+                    error=error,
+                    decision=decision,
+                )
             return
         await _ack(message)
         self._acked.inc()
         # Seconds since the event's `time`; plain floats are cheaper than datetime arithmetic.
         self._latency.observe(max(0.0, time.time() - event.time.timestamp()))
+        if self._reporter is not None:
+            if incoming.dropped is not None:
+                self._report_failure(
+                    message,
+                    incoming=incoming,
+                    attempt=attempt,
+                    started=started,
+                    error=incoming.dropped,
+                    decision=None,
+                )
+                return
+            status, excerpt = incoming.answer or (None, None)
+            self._reporter.add(
+                Attempt(
+                    event.id,
+                    event.type,
+                    self._kind,
+                    self._target,
+                    attempt,
+                    utc_now(),
+                    "succeeded",
+                    _since(started),
+                    status,
+                    excerpt=excerpt,
+                )
+            )
 
-    async def _fail(self, message: AbstractIncomingMessage, error: Exception, attempt: int) -> None:
+    def _report_failure(
+        self,
+        message: AbstractIncomingMessage,
+        *,
+        incoming: Incoming[Any] | None,
+        attempt: int,
+        started: float,
+        error: Exception,
+        decision: Retry | Park | None,
+    ) -> None:
+        """Report a failed attempt: retried (`Retry`), parked, or dropped by its handler (None)."""
+        assert self._reporter is not None
+        # A message that did not decode is named by its AMQP message id and routing key.
+        event_id = incoming.event.id if incoming else (message.message_id or "-")
+        event_type = incoming.event.type if incoming else (message.routing_key or "-")
+        status, excerpt = (incoming.answer if incoming else None) or (None, None)
+        status = status if status is not None else getattr(error, "status_code", None)
+        self._reporter.add(
+            Attempt(
+                event_id,
+                event_type,
+                self._kind,
+                self._target,
+                attempt,
+                utc_now(),
+                _OUTCOMES[type(decision)],
+                _since(started),
+                status if isinstance(status, int) else None,
+                type(error).__name__,
+                excerpt or self._ctx.redactor.clean(str(error)),
+                decision.rung if isinstance(decision, Retry) else None,
+            )
+        )
+
+    async def _fail(
+        self, message: AbstractIncomingMessage, error: Exception, attempt: int
+    ) -> Retry | Park | None:
+        """Send the retry or parked copy, then ack; the decision, or None if the message went
+        back to its queue instead."""
         ctx = self._ctx
         decision = decide(error, attempt, ctx.topology)
         text = ctx.redactor.clean(f"{type(error).__name__}: {error}")
@@ -231,9 +338,10 @@ class StepConsumer:
             else ("", self.step.queue.parked)
         )
         if not await self._send_copy(message, exchange, key, failed_copy(message, failure)):
-            return
+            return None
         await _ack(message)
         self._record(decision, text)
+        return decision
 
     async def _defer(self, message: AbstractIncomingMessage, deferred: DeferredError) -> None:
         rung = defer(deferred, self._ctx.topology, utc_now()).rung
@@ -326,6 +434,17 @@ class StepConsumer:
         if child is None:
             child = self._children[key] = counter.labels(self._ctx.service, self._name, label)
         return child
+
+
+_OUTCOMES: dict[type[Retry | Park | None], str] = {
+    Retry: "failed",
+    Park: "parked",
+    type(None): "dropped",
+}
+
+
+def _since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
 
 
 async def _ack(message: AbstractIncomingMessage) -> None:

@@ -66,6 +66,12 @@ class Metrics:
             ["service", "event_type"],
             registry=r,
         )
+        self.attempts = Counter(
+            f"{PREFIX}_attempts_total",
+            "Attempts reported to the attempts log, by fate (reported, dropped, invalid).",
+            ["service", "fate"],
+            registry=r,
+        )
         self._children: dict[tuple[int, str], Counter] = {}
         self._labelled: dict[int, set[str]] = {}
         self.up = Gauge(

@@ -17,6 +17,7 @@ from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from starlette.routing import BaseRoute
 
 from contracts.base import Contract
+from shared.attempts.reporter import AttemptReporter
 from shared.broker import connect_robust, publish_channel, redacted_url
 from shared.config import IntegrationsFile
 from shared.consumer import ConsumerContext, Step, StepConsumer
@@ -31,6 +32,7 @@ from shared.topology import Topology, WorkQueue, declare
 from shared.version import eventyard_version
 
 log = logging.getLogger(__name__)
+REPORTER_GRACE_SECONDS = 2.0  # at shutdown, for the last attempts to reach the log
 
 
 @dataclass
@@ -46,6 +48,7 @@ class Runtime:
     metrics: Metrics
     redactor: Redactor
     gateway: Gateway
+    reporter: AttemptReporter | None = None  # None when attempts are not reported
 
 
 @dataclass
@@ -106,13 +109,7 @@ async def run_service(
     stop = stop or _stop_on_signals()
     metrics = Metrics(definition.name)
     state = ServiceState()
-    redactor = Redactor(v for n in integrations.secret_names() if (v := os.environ.get(n)))
-    redactor.add(settings.broker_url.get_secret_value())
-    if settings.dedupe.url is not None:
-        redactor.add(settings.dedupe.url.get_secret_value())
-    redactor.add(settings.attempts.url.get_secret_value())
-    if settings.console.token is not None:
-        redactor.add(settings.console.token.get_secret_value())
+    redactor = service_redactor(settings, integrations)
     use_redactor(redactor)  # log lines hide the configured secrets too, not only the patterns
 
     def problems() -> list[str]:
@@ -132,6 +129,7 @@ async def run_service(
     sockets = [shared_port_socket(settings.http_host, port)] if shared_port else None
     http_task = asyncio.create_task(server.serve(sockets=sockets), name="http")
     wiring = Wiring()
+    reporter: AttemptReporter | None = None
     try:
         state.connection = await _connect(settings, definition.name, stop)
         if state.connection is None:
@@ -141,6 +139,7 @@ async def run_service(
             await declare(setup, topology)
         confirmer = Confirmer(state.channel, timeout=settings.publish_timeout_seconds)
         emitter = Emitter(confirmer, source=f"eventyard/{definition.name}", metrics=metrics)
+        reporter = _reporter(definition.name, settings, emitter, metrics)
         runtime = Runtime(
             definition.name,
             settings,
@@ -151,6 +150,7 @@ async def run_service(
             metrics,
             redactor,
             gateway,
+            reporter,
         )
         wiring = await definition.wire(runtime)
         http.add_routes(wiring.routes)
@@ -163,6 +163,7 @@ async def run_service(
             metrics=metrics,
             redactor=redactor,
             default_prefetch=settings.prefetch,
+            reporter=reporter,
         )
         state.consumers = [StepConsumer(step, context) for step in wiring.steps]
         for consumer in state.consumers:
@@ -178,12 +179,43 @@ async def run_service(
         server.should_exit = True
         await http_task
         await asyncio.gather(*(c.stop(settings.graceful_timeout_seconds) for c in state.consumers))
+        if reporter is not None:
+            await reporter.close(REPORTER_GRACE_SECONDS)
         for hook in wiring.on_stop:
             await hook()
         await gateway.aclose()
         if state.connection is not None:
             await state.connection.close()
         log.info("stopped")
+
+
+def service_redactor(settings: Settings, integrations: IntegrationsFile) -> Redactor:
+    """The one redaction function, knowing every secret this process was given."""
+    redactor = Redactor(v for n in integrations.secret_names() if (v := os.environ.get(n)))
+    redactor.add(settings.broker_url.get_secret_value())
+    if settings.dedupe.url is not None:
+        redactor.add(settings.dedupe.url.get_secret_value())
+    redactor.add(settings.attempts.url.get_secret_value())
+    if settings.console.token is not None:
+        redactor.add(settings.console.token.get_secret_value())
+    return redactor
+
+
+def _reporter(
+    service: str, settings: Settings, emitter: Emitter, metrics: Metrics
+) -> AttemptReporter | None:
+    """The service's attempts reporter, started; None when reporting is off."""
+    if not settings.attempts.report:
+        return None
+    reporter = AttemptReporter(
+        service,
+        emitter,
+        metrics,
+        interval=settings.attempts.report_interval_seconds,
+        capacity=settings.attempts.report_capacity,
+    )
+    reporter.start()
+    return reporter
 
 
 def build_gateway(

@@ -171,6 +171,10 @@ class AttemptsSettings(BaseModel):
     max_age_days: float = Field(default=14.0, gt=0)
     max_rows: int = Field(default=1_000_000, ge=1)
     prune_interval_seconds: float = Field(default=300.0, gt=0)
+    # Every service reports its attempts (attempts.recorded.v1) unless this is off.
+    report: bool = True
+    report_interval_seconds: float = Field(default=0.5, gt=0, le=60)
+    report_capacity: int = Field(default=10_000, ge=500)  # waiting beyond it: the oldest go
 
     @field_validator("url")
     @classmethod

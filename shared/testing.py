@@ -14,6 +14,7 @@ under tests/integration/.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,7 +28,17 @@ from pamqp import commands as spec
 from contracts.base import Contract
 from contracts.envelope import CloudEvent
 from shared import headers as h
-from shared.consumer import ConsumerContext, Decoder, Handler, Step, StepConsumer
+from shared.attempts.model import Attempt
+from shared.attempts.reporter import AttemptReporter
+from shared.consumer import (
+    AS_COMMAND,
+    ConsumerContext,
+    Decoder,
+    Handler,
+    Reported,
+    Step,
+    StepConsumer,
+)
 from shared.decoding import decode_event
 from shared.errors import UnroutableError
 from shared.metrics import Metrics
@@ -109,6 +120,7 @@ class HandlerResult:
     reason: str | None = None  # why it was parked
     error: str | None = None  # the redacted error text of a retry or parking
     attempts: int | None = None  # the attempts counted on a retry or parking
+    record: Attempt | None = None  # what the attempts log is told of this attempt
 
     @property
     def acked(self) -> bool:
@@ -198,6 +210,8 @@ class HandlerKit:
         self.redactor = redactor or Redactor()
         self.confirmer = cast(Confirmer, self.broker)
         self.emitter = Emitter(self.confirmer, source=f"eventyard/{service}", metrics=self.metrics)
+        # Never started: the attempts it is told of wait in it, for `HandlerResult.record`.
+        self.reporter = AttemptReporter(service, self.emitter, self.metrics)
         self._service = service
 
     async def run(
@@ -209,19 +223,22 @@ class HandlerKit:
         queue: str = "tests.step",
         accepts: tuple[type[Contract], ...] = (),
         decoder: Decoder = decode_event,
+        reported: Reported | None = AS_COMMAND,
     ) -> HandlerResult:
         """Deliver `event` (a payload, an event, or a raw message) to `handler` at `attempt`
-        (a MemoryMessage arrives exactly as given)."""
+        (a MemoryMessage arrives exactly as given; `reported`: as the step's attempts are)."""
         if isinstance(event, MemoryMessage):
             incoming = event
         else:
             message = self._message(event, attempt)
             incoming = MemoryMessage.of(message, routing_key=message.type or queue)
-        step = Step(WorkQueue(queue), handler, accepts=accepts, decoder=decoder)
+        step = Step(WorkQueue(queue), handler, accepts=accepts, decoder=decoder, reported=reported)
         consumer = StepConsumer(step, self._context())
-        before = len(self.broker.sent)
+        before, told = len(self.broker.sent), len(self.reporter.waiting)
         await consumer._on_message(cast(AbstractIncomingMessage, incoming))
-        return self._result(incoming, self.broker.sent[before:], queue)
+        result = self._result(incoming, self.broker.sent[before:], queue)
+        records = self.reporter.waiting[told:]
+        return dataclasses.replace(result, record=records[-1]) if records else result
 
     def _message(
         self, event: Contract | CloudEvent[Any] | aio_pika.Message, attempt: int
@@ -247,6 +264,7 @@ class HandlerKit:
             metrics=self.metrics,
             redactor=self.redactor,
             default_prefetch=1,
+            reporter=self.reporter,
         )
 
     def _result(self, message: MemoryMessage, sent: list[Sent], queue: str) -> HandlerResult:

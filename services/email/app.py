@@ -9,7 +9,7 @@ from services.email.handlers import sender
 from services.email.providers import provider_for
 from services.email.rendering import Renderer
 from shared.config import IntegrationsFile
-from shared.consumer import Step
+from shared.consumer import Reported, Step
 from shared.service import Runtime, ServiceDefinition, Wiring
 from shared.topology import WorkQueue
 
@@ -31,7 +31,8 @@ async def wire(runtime: Runtime) -> Wiring:
         runtime.redactor,
         len(runtime.topology.delays),
     )
-    return Wiring(steps=[Step(SEND_QUEUE, handler, accepts=(EmailRequestedV1,))])
+    reported = Reported("email", provider.name)
+    return Wiring(steps=[Step(SEND_QUEUE, handler, accepts=(EmailRequestedV1,), reported=reported)])
 
 
 DEFINITION = ServiceDefinition(

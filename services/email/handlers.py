@@ -39,6 +39,7 @@ def sender(
                     require_route=False,
                 )
             raise
+        incoming.answered(None, provider_id)
         await incoming.publish(
             EmailSentV1(
                 request_id=incoming.event.id,

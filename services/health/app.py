@@ -87,7 +87,12 @@ async def wire(runtime: Runtime) -> Wiring:
             await pruning
         await store.close()
 
-    step = Step(ATTEMPTS_QUEUE, record_attempts(store, runtime.redactor), accepts=ATTEMPTS_ACCEPTS)
+    step = Step(  # not reported itself: the log's own writes would feed the log
+        ATTEMPTS_QUEUE,
+        record_attempts(store, runtime.redactor),
+        accepts=ATTEMPTS_ACCEPTS,
+        reported=None,
+    )
     console = console_routes(
         report,
         runtime.topology,

@@ -1,8 +1,8 @@
-"""The attempts log's writer: a consumer of the outcome events, never in their hot path.
+"""The attempts log's writer: a consumer of the services' attempts, never in their hot path.
 
-A row per delivery attempt (`delivery.succeeded.v1`, `delivery.failed.v1`) and per send
-(`email.sent.v1`, `email.failed.v1`). A store that is down makes this queue wait on the ladder;
-nothing else notices.
+Each `attempts.recorded.v1` is one service's batch of attempts (deliveries, sends, commands,
+inbound webhooks), written in one transaction. A store that is down makes this queue wait on
+the ladder; nothing else notices.
 """
 
 from __future__ import annotations
@@ -11,14 +11,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from contracts.attempts import AttemptsRecordedV1
 from contracts.base import Contract
-from contracts.deliveries import DeliveryFailedV1, DeliverySucceededV1
-from contracts.emails import EmailFailedV1, EmailRequestedV1, EmailSentV1
 from contracts.envelope import utc_now
 from shared.attempts.model import Attempt, LogUnavailableError
-from shared.attempts.writer import GroupWriter, Recorder
 from shared.consumer import Handler, Incoming
 from shared.errors import TransientError
 from shared.redact import Redactor
@@ -31,77 +29,38 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-QUEUE = WorkQueue(
-    "health.attempts",
-    tuple(c.key() for c in (DeliverySucceededV1, DeliveryFailedV1, EmailSentV1, EmailFailedV1)),
-    service="health",
-)
-ACCEPTS: tuple[type[Contract], ...] = (
-    DeliverySucceededV1,
-    DeliveryFailedV1,
-    EmailSentV1,
-    EmailFailedV1,
-)
+QUEUE = WorkQueue("health.attempts", (AttemptsRecordedV1.key(),), service="health")
+ACCEPTS: tuple[type[Contract], ...] = (AttemptsRecordedV1,)
 
 
-def attempt_of(data: Contract, redactor: Redactor) -> Attempt:
-    """The row an outcome event stands for (its texts redacted)."""
-    if isinstance(data, DeliverySucceededV1):
-        return Attempt(
-            event_id=data.event_id,
-            event_type=data.event_type,
-            kind="delivery",
-            target=data.destination,
-            attempt=data.attempt,
-            at=data.delivered_at,
-            outcome="succeeded",
-            duration_ms=data.duration_ms,
-            status_code=data.status_code,
-            excerpt=redactor.clean(data.response_excerpt) or None,
+def rows_of(batch: AttemptsRecordedV1, redactor: Redactor) -> list[Attempt]:
+    """The rows a batch stands for, each excerpt through the one redaction function again (a
+    reporter's redactor may know fewer secrets than health's)."""
+    return [
+        Attempt(
+            event_id=r.event_id,
+            event_type=r.event_type,
+            kind=r.kind,
+            target=r.target,
+            attempt=r.attempt,
+            at=r.at,
+            outcome=r.outcome,
+            duration_ms=r.duration_ms,
+            status_code=r.status_code,
+            error_class=r.error_class,
+            excerpt=(redactor.clean(r.excerpt) or None) if r.excerpt else None,
+            rung=r.rung,
         )
-    if isinstance(data, DeliveryFailedV1):
-        return Attempt(
-            event_id=data.event_id,
-            event_type=data.event_type,
-            kind="delivery",
-            target=data.destination,
-            attempt=data.attempt,
-            at=data.failed_at,
-            outcome="parked" if data.final else "failed",
-            duration_ms=data.duration_ms,
-            status_code=data.status_code,
-            error_class=_error_class(data.error),
-            excerpt=redactor.clean(data.response_excerpt or data.error) or None,
-        )
-    if isinstance(data, EmailSentV1):
-        return Attempt(
-            event_id=data.request_id,
-            event_type=EmailRequestedV1.TYPE,
-            kind="email",
-            target=data.provider,
-            attempt=1,  # the send that was taken; failed tries before it have rows of their own
-            at=data.sent_at,
-            outcome="succeeded",
-            excerpt=data.provider_message_id,
-        )
-    if isinstance(data, EmailFailedV1):
-        return Attempt(
-            event_id=data.request_id,
-            event_type=EmailRequestedV1.TYPE,
-            kind="email",
-            target=data.provider,
-            attempt=data.attempts,
-            at=data.failed_at,
-            outcome="parked",
-            excerpt=redactor.clean(data.reason),
-        )
-    raise TypeError(f"no attempt row for {type(data).__name__}")
+        for r in batch.records
+    ]
 
 
-def _error_class(error: str) -> str | None:
-    """`HttpTransientError: partner returned 503` -> `HttpTransientError`."""
-    name = error.split(":", 1)[0].strip()
-    return name if name.isidentifier() else None
+class Recorder(Protocol):
+    """Writes rows in one transaction (a LogStore, or a store opened already)."""
+
+    async def record(self, rows: Sequence[Attempt]) -> None:
+        """Commit the rows, or raise."""
+        ...
 
 
 class LogStore:
@@ -152,13 +111,12 @@ class LogStore:
 
 
 def record_attempts(store: Recorder, redactor: Redactor) -> Handler:
-    """Write the outcome's row (committed with the rows of the messages handled beside it);
-    a store that fails is a TransientError (the ladder)."""
-    writer = GroupWriter(store)
+    """Write a batch's rows in one transaction; a store that fails is a TransientError (the
+    ladder)."""
 
-    async def record(incoming: Incoming[Contract]) -> None:
+    async def record(incoming: Incoming[AttemptsRecordedV1]) -> None:
         try:
-            await writer.write(attempt_of(incoming.data, redactor))
+            await store.record(rows_of(incoming.data, redactor))
         except LogUnavailableError as error:
             raise TransientError(f"the attempts log cannot write: {error.cause}") from error
 

@@ -17,7 +17,7 @@ from services.intake.routing import Parker, Router
 from services.intake.sources import load_source
 from services.intake.webhooks import WebhookEndpoint
 from shared.config import IntegrationsFile
-from shared.consumer import Step
+from shared.consumer import Reported, Step
 from shared.request_body import BodyBudget
 from shared.service import Runtime, ServiceDefinition, Wiring
 from shared.settings import Settings
@@ -52,6 +52,7 @@ async def wire(runtime: Runtime) -> Wiring:
         metrics=IntakeMetrics(runtime.metrics.registry),
         dedupe=Deduplicator(store),
         budget=BodyBudget(runtime.settings.http.max_body_bytes_in_flight),
+        reporter=runtime.reporter,
     )
     providers = {}
     for name, config in runtime.integrations.oauth.items():
@@ -62,7 +63,15 @@ async def wire(runtime: Runtime) -> Wiring:
         providers, gateway=runtime.gateway, emitter=runtime.emitter, redactor=runtime.redactor
     )
     return Wiring(
-        steps=[Step(QUEUE, republisher(router), prefetch=DROP_PREFETCH, decoder=decode_dropped)],
+        steps=[
+            Step(
+                QUEUE,
+                republisher(router),
+                prefetch=DROP_PREFETCH,
+                decoder=decode_dropped,
+                reported=Reported("drop"),
+            )
+        ],
         routes=[Route("/webhooks/{source}", endpoint.handle, methods=["POST"]), *oauth.routes()],
         on_stop=[store.aclose],
     )

@@ -14,12 +14,15 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from contracts.base import INTAKE_HTTP
-from contracts.envelope import MAX_ID, MAX_TYPE, CloudEvent
+from contracts.envelope import MAX_ID, MAX_TYPE, CloudEvent, new_event_id, utc_now
+from contracts.webhooks import WebhookReceivedV1
 from services.intake.dedupe import Deduplicator
 from services.intake.metrics import IntakeMetrics
 from services.intake.routing import NoRouteError, Parker, Router
 from services.intake.signatures import VerificationError, verify
 from services.intake.sources import Source, received_event
+from shared.attempts.model import Attempt
+from shared.attempts.reporter import AttemptReporter
 from shared.bounded_json import JsonTooDeepError, check_depth
 from shared.errors import ContractError, PublishError
 from shared.request_body import (
@@ -82,6 +85,7 @@ class WebhookEndpoint:
         metrics: IntakeMetrics,
         dedupe: Deduplicator,
         budget: BodyBudget,
+        reporter: AttemptReporter | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._sources = sources
@@ -90,20 +94,59 @@ class WebhookEndpoint:
         self._metrics = metrics
         self._dedupe = dedupe
         self._budget = budget
+        self._reporter = reporter
         self._clock = clock
 
     async def handle(self, request: Request) -> Response:
         """Handle one delivery; every refusal is answered here, in one place."""
+        started = time.perf_counter()
         with self._budget.hold() as hold:  # the body is held until it is stored
             try:
                 source = self._source(request)
                 body = await self._body(request, source, hold)
                 delivery = self._verify(request, source, body)
                 event = self._event(source, delivery, request)
-                return await self._store(source, event, delivery.key)
+                return await self._store(source, event, delivery.key, started)
             except RefusalError as refusal:
                 self._metrics.count(refusal.source, refusal.outcome)
+                if refusal.outcome != "unknown_source":  # no source to file it under
+                    self._report(
+                        refusal.source,
+                        new_event_id(),  # nothing verified names it
+                        "unavailable" if refusal.status_code == 503 else "refused",
+                        status=refusal.status_code,
+                        started=started,
+                        why=(refusal.outcome, refusal.detail),
+                    )
                 raise
+
+    def _report(
+        self,
+        source: str,
+        event_id: str,
+        outcome: str,
+        *,
+        status: int,
+        started: float,
+        why: tuple[str, str] | None = None,
+    ) -> None:
+        """One inbound webhook for the attempts log: what it became, or why it was refused."""
+        if self._reporter is None:
+            return
+        self._reporter.add(
+            Attempt(
+                event_id,
+                WebhookReceivedV1.TYPE,
+                "webhook",
+                source,
+                1,
+                utc_now(),
+                outcome,
+                round((time.perf_counter() - started) * 1000, 1),
+                status,
+                *(why or (None, None)),
+            )
+        )
 
     def _source(self, request: Request) -> Source:
         source = self._sources.get(request.path_params["source"])
@@ -172,7 +215,9 @@ class WebhookEndpoint:
             raise RefusalError(source.name, "bad_id", 400, "the webhook id is too long")
         return InboundWebhook(key, webhook_id, payload)
 
-    async def _store(self, source: Source, event: CloudEvent[Any], webhook_id: str) -> Response:
+    async def _store(
+        self, source: Source, event: CloudEvent[Any], webhook_id: str, started: float
+    ) -> Response:
         parked: list[str] = []
 
         async def publish() -> str:
@@ -195,9 +240,12 @@ class WebhookEndpoint:
             ) from None
         if repeat:
             self._metrics.count(source.name, "duplicate")
+            self._report(source.name, event_id, "duplicate", status=200, started=started)
             return JsonResponse({"event_id": event_id, "duplicate": True}, status_code=200)
         outcome = "parked" if parked else "accepted"
         self._metrics.count(source.name, outcome)
+        why = (parked[0], "stored, not routed: parked for an operator") if parked else None
+        self._report(source.name, event_id, outcome, status=202, started=started, why=why)
         answer: dict[str, Any] = {"event_id": event_id}
         if parked:
             answer["parked"] = parked[0]

@@ -14,7 +14,7 @@ from services.publisher.metrics import PublisherMetrics
 from services.publisher.status import destinations_route
 from services.publisher.switches import Switches
 from shared.config import IntegrationsFile, read_secret
-from shared.consumer import Step
+from shared.consumer import Reported, Step
 from shared.service import Runtime, ServiceDefinition, Wiring
 from shared.topology import WorkQueue
 
@@ -53,7 +53,10 @@ async def wire(runtime: Runtime) -> Wiring:
             redactor=runtime.redactor,
             timeout=ANALYTICS_TIMEOUT_SECONDS,
         )
-        steps.append(Step(ANALYTICS_QUEUE, tracker, accepts=(AnalyticsTrackedV1,)))
+        reported = Reported("command", "analytics")
+        steps.append(
+            Step(ANALYTICS_QUEUE, tracker, accepts=(AnalyticsTrackedV1,), reported=reported)
+        )
     if not destinations:
         return Wiring(steps=steps)
     switches = Switches(runtime.connection)
@@ -73,7 +76,8 @@ async def wire(runtime: Runtime) -> Wiring:
             ladder_length=len(runtime.topology.delays),
         )
         queue = runtime.topology.queue(destination_queue(name))
-        steps.append(Step(queue, handler, prefetch=config.concurrency))
+        reported = Reported("delivery", name)
+        steps.append(Step(queue, handler, prefetch=config.concurrency, reported=reported))
     return Wiring(
         steps=steps,
         routes=[destinations_route(destinations, runtime.gateway, runtime.connection)],

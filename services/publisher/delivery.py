@@ -76,7 +76,7 @@ class Deliverer:
 
     async def __call__(self, incoming: Incoming[Any]) -> None:
         """Deliver one event (the consumer's handler)."""
-        if await self._skipped_while_disabled():
+        if await self._skipped_while_disabled(incoming):
             return
         started = time.perf_counter()
         try:
@@ -85,18 +85,23 @@ class Deliverer:
             await self._failed(incoming, error, started)
             if not self._best_effort:
                 raise
-            return  # one attempt, never parked: the failure is counted, not raised
+            incoming.gave_up(error)  # one attempt, never parked: counted and logged, not raised
+            return
         self._succeeded.inc()
-        await self._report(incoming, self._success(incoming, response, started))
+        succeeded = self._success(incoming, response, started)
+        incoming.answered(succeeded.status_code, succeeded.response_excerpt)
+        await self._report(incoming, succeeded)
 
-    async def _skipped_while_disabled(self) -> bool:
+    async def _skipped_while_disabled(self, incoming: Incoming[Any]) -> bool:
         """True for a best-effort delivery to a disabled destination; raises for a reliable one."""
         disabled = await self._switches.disabled(self._name)
         if disabled is None:
             return False
         self._metrics.deliveries.labels(self._name, "disabled").inc()
+        error = DestinationDisabledError(f"{self._name} is disabled: {disabled.reason}")
         if not self._best_effort:
-            raise DestinationDisabledError(f"{self._name} is disabled: {disabled.reason}")
+            raise error
+        incoming.gave_up(error)
         log.warning(
             "best-effort delivery dropped: the destination is disabled",
             extra={"destination": self._name, "reason": disabled.reason},

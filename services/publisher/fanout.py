@@ -90,6 +90,8 @@ async def legacy_fanout(
         found[0],
         EVENTS_EXCHANGE,
     )
-    return Step(
-        WorkQueue(LEGACY_FANOUT_QUEUE, service=service), fan_out(destinations, confirmer, metrics)
+    return Step(  # a drain of the old topology, not an attempt at anything: not reported
+        WorkQueue(LEGACY_FANOUT_QUEUE, service=service),
+        fan_out(destinations, confirmer, metrics),
+        reported=None,
     )

@@ -24,6 +24,7 @@ class Attempt:
     status_code: int | None = None
     error_class: str | None = None
     excerpt: str | None = None
+    rung: str | None = None  # the ladder step a failed attempt's retry waits on
 
 
 class LogUnavailableError(TransientError):

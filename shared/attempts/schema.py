@@ -33,6 +33,7 @@ attempts = Table(
     Column("status_code", Integer, nullable=True),
     Column("error_class", String(NAME_CHARS), nullable=True),
     Column("excerpt", String(EXCERPT_CHARS), nullable=True),  # redacted before it is written
+    Column("rung", String(NAME_CHARS), nullable=True),  # where a failed attempt's retry waits
     Index("attempts_event", "event_id"),
     Index("attempts_target_at", "target", "at"),
     Index("attempts_at", "at"),

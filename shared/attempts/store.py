@@ -41,6 +41,7 @@ _BOUNDS = {
     "outcome": OUTCOME_CHARS,
     "error_class": NAME_CHARS,
     "excerpt": EXCERPT_CHARS,
+    "rung": NAME_CHARS,
 }
 
 

@@ -1,5 +1,5 @@
-"""The attempts log end to end: the health service writes a row per outcome event (redacted,
-off the hot path), and `eventyard attempts` tells one message's story from it."""
+"""The attempts log end to end: the health service writes the rows of each batch of attempts
+(redacted, off the hot path), and `eventyard attempts` tells one message's story from it."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import orjson
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from contracts.deliveries import DeliveryFailedV1, DeliverySucceededV1
-from contracts.emails import EmailFailedV1, EmailSentV1
+from contracts.attempts import AttemptRecord, AttemptsRecordedV1
 from services.health.app import DEFINITION as HEALTH
 from services.health.attempts import QUEUE, LogStore, record_attempts
 from shared.attempts.store import AttemptsStore
@@ -37,43 +36,62 @@ async def store(tmp_path: Path) -> AsyncIterator[AttemptsStore]:
     await opened.close()
 
 
-def failed(attempt: int, *, final: bool = False) -> DeliveryFailedV1:
-    return DeliveryFailedV1(
-        destination="partner", event_id="evt-7", event_type="order.created", attempt=attempt,
-        status_code=503, duration_ms=31.0, error="HttpTransientError: partner returned 503",
-        response_excerpt=f'{{"echo":"{SECRET}"}}', final=final, failed_at=AT,
-    )  # fmt: skip
+def record(attempt: int, outcome: str, **fields: object) -> AttemptRecord:
+    values: dict[str, object] = {
+        "event_id": "evt-7", "event_type": "order.created", "kind": "delivery",
+        "target": "partner", "attempt": attempt, "at": AT.replace(minute=attempt),
+        "outcome": outcome, "duration_ms": 31.0, "status_code": 503,
+        "error_class": "HttpTransientError", "excerpt": f'{{"echo":"{SECRET}"}}',
+        "rung": "retry.1s" if outcome == "failed" else None,
+    }  # fmt: skip
+    return AttemptRecord.model_validate({**values, **fields})
 
 
-async def test_each_outcome_event_is_one_redacted_row(store: AttemptsStore) -> None:
+def batch(*records: AttemptRecord, service: str = "publisher") -> AttemptsRecordedV1:
+    return AttemptsRecordedV1(service=service, records=list(records))
+
+
+def failed(attempt: int, *, final: bool = False) -> AttemptsRecordedV1:
+    return batch(record(attempt, "parked" if final else "failed"))
+
+
+async def test_each_batch_is_written_as_redacted_rows(store: AttemptsStore) -> None:
     kit = HandlerKit(service="health")
     handler = record_attempts(store, Redactor([SECRET]))
     events = [
-        failed(1),
-        failed(2, final=True),
-        DeliverySucceededV1(destination="partner", event_id="evt-8", event_type="order.created",
-                            attempt=1, status_code=200, duration_ms=12.0, delivered_at=AT),
-        EmailSentV1(request_id="req-1", to="ada@example.com", provider="console", sent_at=AT),
-        EmailFailedV1(request_id="req-2", to="ada@example.com", provider="smtp",
-                      reason="550 no such mailbox", attempts=3, failed_at=AT),
+        batch(record(1, "failed"), record(2, "parked")),
+        batch(
+            record(1, "succeeded", event_id="evt-8", status_code=200, error_class=None,
+                   excerpt=None),
+            record(1, "succeeded", event_id="req-1", kind="email", target="console",
+                   event_type="email.requested", status_code=None, error_class=None,
+                   excerpt="<req-1@eventyard>"),
+            service="email",
+        ),
+        batch(record(1, "refused", event_id="rq-3", kind="webhook", target="shop",
+                     event_type="webhook.received", status_code=401,
+                     error_class="bad_signature", excerpt="no signature matches"),
+              service="intake"),
     ]  # fmt: skip
     for event in events:
-        assert (await kit.run(handler, event, queue=QUEUE.name)).acked
+        result = await kit.run(handler, event, queue=QUEUE.name, reported=None)
+        assert result.acked
+        assert result.record is None  # the log's own writes are not reported to it
     first, last = await store.story("evt-7")
     assert (first.outcome, last.outcome) == ("failed", "parked")
-    assert (first.status_code, first.error_class, first.duration_ms) == (
-        503, "HttpTransientError", 31.0
+    assert (first.status_code, first.error_class, first.duration_ms, first.rung) == (
+        503, "HttpTransientError", 31.0, "retry.1s"
     )  # fmt: skip
     assert SECRET not in (first.excerpt or "")
     assert "***" in (first.excerpt or "")
     [sent] = await store.story("req-1")
-    [bounced] = await store.story("req-2")
-    assert (sent.kind, sent.target, sent.outcome) == ("email", "console", "succeeded")
-    assert (bounced.attempt, bounced.outcome, bounced.excerpt) == (
-        3,
-        "parked",
-        "550 no such mailbox",
-    )
+    assert (sent.kind, sent.target, sent.outcome, sent.excerpt) == (
+        "email", "console", "succeeded", "<req-1@eventyard>"
+    )  # fmt: skip
+    [refused] = await store.story("rq-3")
+    assert (refused.kind, refused.target, refused.status_code, refused.error_class) == (
+        "webhook", "shop", 401, "bad_signature"
+    )  # fmt: skip
 
 
 async def test_a_store_that_fails_sends_the_outcome_up_the_ladder_not_away(

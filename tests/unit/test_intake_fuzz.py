@@ -15,14 +15,19 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from contracts.attempts import AttemptRecord
 from contracts.envelope import CloudEvent
 from services.intake.dedupe import Deduplicator
 from services.intake.metrics import IntakeMetrics
 from services.intake.routing import Parker, Router
 from services.intake.sources import Source
 from services.intake.webhooks import MAX_PROVIDER_TYPE, WebhookEndpoint
+from shared.attempts.model import Attempt
+from shared.attempts.reporter import AttemptReporter
 from shared.config import SourceConfig
 from shared.http import json_app
+from shared.metrics import Metrics
+from shared.publishing import Emitter
 from shared.request_body import BodyBudget
 from tests.support import signing
 
@@ -53,7 +58,11 @@ class RecordingRouter:
         return event
 
 
-def app_for(router: RecordingRouter, sources: Mapping[str, Source] | None = None) -> Starlette:
+def app_for(
+    router: RecordingRouter,
+    sources: Mapping[str, Source] | None = None,
+    reporter: AttemptReporter | None = None,
+) -> Starlette:
     sources = sources or {
         scheme.split("-")[0]: Source(
             scheme.split("-")[0],
@@ -69,6 +78,7 @@ def app_for(router: RecordingRouter, sources: Mapping[str, Source] | None = None
         metrics=IntakeMetrics(CollectorRegistry()),
         dedupe=Deduplicator(),
         budget=BodyBudget(64 * 1024 * 1024),
+        reporter=reporter,
     )
     return json_app([Route("/webhooks/{source}", endpoint.handle, methods=["POST"])])
 
@@ -96,10 +106,23 @@ def test_garbage_is_refused_cleanly_and_never_published(
 ) -> None:
     headers.pop("content-length", None)  # a lying length is the transport's business
     router = RecordingRouter()
-    answer = post(app_for(router), f"/webhooks/{source}", body, headers)
+    reporter = AttemptReporter("intake", cast(Emitter, None), Metrics("intake"))
+    answer = post(app_for(router, reporter=reporter), f"/webhooks/{source}", body, headers)
     assert answer.status_code in ALLOWED - {200, 202}
     assert "error" in answer.json()
     assert router.published == []
+    # Told to the attempts log as refused, under a known source only, and always a valid record
+    records = reporter.waiting
+    if answer.status_code == 404:
+        assert records == ()
+    else:
+        [record] = records
+        assert (record.kind, record.outcome, record.status_code) == (
+            "webhook", "refused", answer.status_code
+        )  # fmt: skip
+        assert AttemptRecord.model_validate(
+            {name: getattr(record, name) for name in Attempt.__slots__}
+        )
 
 
 @settings(max_examples=150, deadline=None)

@@ -51,6 +51,7 @@ class Tracker:
                 await provider.track(incoming.event)
         except Exception as error:  # fire-and-forget: whatever went wrong is counted, not raised
             self._counts[provider.name, "failed"].inc()
+            incoming.gave_up(error)
             log.warning(
                 "analytics event not taken; it is not sent again",
                 extra={

@@ -1,0 +1,202 @@
+"""What the consume path tells the attempts log of each attempt, and how a service's reporter
+batches it: bounded, never waiting, never losing a batch to one bad record."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from contracts.attempts import MAX_RECORDS, AttemptsRecordedV1
+from contracts.orders import OrderCreatedV1
+from shared.attempts.model import Attempt
+from shared.attempts.reporter import AttemptReporter
+from shared.consumer import Incoming, Reported
+from shared.errors import DeferredError, PermanentError, PublishError, TransientError
+from shared.metrics import Metrics
+from shared.redact import Redactor
+from shared.settings import AttemptsSettings
+from shared.testing import HandlerKit, MemoryBroker, MemoryMessage, event_of
+from tests.support.events import sample_order
+
+AT = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+SECRET = "sk_live_never_in_the_log"
+
+
+class HttpError(TransientError):
+    """A far end's 503, as the gateway raises it."""
+
+    status_code = 503
+
+
+def attempt(n: int, **fields: Any) -> Attempt:
+    values: dict[str, Any] = {
+        "event_id": f"evt-{n}", "event_type": "order.created", "kind": "delivery",
+        "target": "partner", "attempt": 1, "at": AT, "outcome": "succeeded",
+    }  # fmt: skip
+    return Attempt(**{**values, **fields})
+
+
+def counted(metrics: Metrics, fate: str) -> float:
+    value = metrics.registry.get_sample_value(
+        "eventyard_attempts_total", {"service": "tests", "fate": fate}
+    )
+    return value or 0.0
+
+
+async def test_a_success_is_told_with_what_the_far_end_answered() -> None:
+    kit = HandlerKit()
+
+    async def deliver(incoming: Incoming[OrderCreatedV1]) -> None:
+        incoming.answered(202, '{"ok":true}')
+
+    result = await kit.run(deliver, sample_order("ord_1"), reported=Reported("delivery", "p"))
+    assert result.acked
+    record = result.record
+    assert record is not None
+    assert (record.kind, record.target, record.attempt, record.outcome) == (
+        "delivery", "p", 1, "succeeded"
+    )  # fmt: skip
+    assert (record.status_code, record.excerpt, record.event_type) == (
+        202, '{"ok":true}', "order.created"
+    )  # fmt: skip
+    assert record.duration_ms is not None
+
+
+async def test_a_retry_is_told_with_its_rung_status_and_error_class_redacted() -> None:
+    kit = HandlerKit(redactor=Redactor([SECRET]))
+
+    async def failing(_: Incoming[OrderCreatedV1]) -> None:
+        raise HttpError(f"partner answered 503 ({SECRET})")
+
+    result = await kit.run(failing, sample_order("ord_1"), attempt=2)
+    assert result.retried
+    record = result.record
+    assert record is not None
+    assert (record.outcome, record.attempt, record.rung, record.status_code) == (
+        "failed", 2, result.rung, 503
+    )  # fmt: skip
+    assert record.error_class == "HttpError"
+    assert (record.kind, record.target) == ("command", "tests.step")  # a step's defaults
+    assert SECRET not in (record.excerpt or "")
+
+
+async def test_parked_dropped_and_deferred_attempts() -> None:
+    kit = HandlerKit()
+
+    async def refused(_: Incoming[OrderCreatedV1]) -> None:
+        raise PermanentError("the CRM refused the order")
+
+    async def best_effort(incoming: Incoming[OrderCreatedV1]) -> None:
+        incoming.gave_up(HttpError("analytics down"))
+
+    async def not_due(_: Incoming[OrderCreatedV1]) -> None:
+        raise DeferredError(datetime(2999, 1, 1, tzinfo=UTC))
+
+    parked = await kit.run(refused, sample_order("ord_1"))
+    assert parked.parked
+    assert parked.record is not None
+    assert (parked.record.outcome, parked.record.rung) == ("parked", None)
+    dropped = await kit.run(best_effort, sample_order("ord_1"))
+    assert dropped.acked
+    assert dropped.record is not None
+    assert (dropped.record.outcome, dropped.record.status_code) == ("dropped", 503)
+    deferred = await kit.run(not_due, sample_order("ord_1"))
+    assert deferred.outcome == "deferred"
+    assert deferred.record is None  # not due yet: no attempt was used
+
+
+async def test_a_message_that_does_not_decode_is_told_by_its_message_id() -> None:
+    kit = HandlerKit()
+
+    async def never(_: Incoming[Any]) -> None:
+        raise AssertionError("not called")
+
+    message = MemoryMessage(body=b"not json", message_id="m-1", routing_key="order.created.v1")
+    result = await kit.run(never, message)
+    assert result.parked
+    assert result.record is not None
+    assert (result.record.event_id, result.record.event_type, result.record.outcome) == (
+        "m-1", "order.created.v1", "parked"
+    )  # fmt: skip
+
+
+async def test_a_step_that_writes_the_log_is_not_reported() -> None:
+    kit = HandlerKit()
+
+    async def ok(_: Incoming[OrderCreatedV1]) -> None:
+        return None
+
+    assert (await kit.run(ok, sample_order("ord_1"), reported=None)).record is None
+
+
+def reporter_on(**options: Any) -> tuple[AttemptReporter, Metrics, MemoryBroker]:
+    kit = HandlerKit()
+    return AttemptReporter("tests", kit.emitter, kit.metrics, **options), kit.metrics, kit.broker
+
+
+def batches(broker: MemoryBroker) -> list[AttemptsRecordedV1]:
+    return [event_of(sent).data for sent in broker.published()]
+
+
+async def test_attempts_go_out_in_batches_of_at_most_the_contract_limit() -> None:
+    reporter, metrics, broker = reporter_on()
+    for n in range(2 * MAX_RECORDS + 7):
+        reporter.add(attempt(n))
+    await reporter.flush()
+    sizes = [len(b.records) for b in batches(broker)]
+    assert sizes == [MAX_RECORDS, MAX_RECORDS, 7]
+    assert batches(broker)[0].records[0].event_id == "evt-0"  # oldest first
+    assert counted(metrics, "reported") == 2 * MAX_RECORDS + 7
+    assert reporter.waiting == ()
+
+
+async def test_beyond_its_capacity_the_oldest_attempts_are_dropped_and_counted() -> None:
+    reporter, metrics, _ = reporter_on(capacity=MAX_RECORDS)
+    for n in range(MAX_RECORDS + 3):
+        reporter.add(attempt(n))
+    assert counted(metrics, "dropped") == 3
+    assert reporter.waiting[0].event_id == "evt-3"
+
+
+async def test_a_refused_batch_waits_for_the_next_round_in_its_order() -> None:
+    class Refusing:
+        def __init__(self) -> None:
+            self.refuse = True
+            self.published: list[AttemptsRecordedV1] = []
+
+        async def publish(self, data: AttemptsRecordedV1, **_: Any) -> None:
+            if self.refuse:
+                raise PublishError("no confirm")
+            self.published.append(data)
+
+    emitter = Refusing()
+    metrics = Metrics("tests")
+    reporter = AttemptReporter("tests", emitter, metrics)  # type: ignore[arg-type]
+    for n in range(3):
+        reporter.add(attempt(n))
+    await reporter.flush()
+    assert [a.event_id for a in reporter.waiting] == ["evt-0", "evt-1", "evt-2"]
+    emitter.refuse = False
+    reporter.add(attempt(3))
+    await reporter.flush()
+    [sent] = emitter.published
+    assert [r.event_id for r in sent.records] == ["evt-0", "evt-1", "evt-2", "evt-3"]
+
+
+async def test_one_bad_record_is_counted_and_the_rest_go_long_texts_cut() -> None:
+    reporter, metrics, broker = reporter_on()
+    reporter.add(attempt(1, status_code=99))  # no HTTP status: refused by the contract
+    reporter.add(attempt(2, excerpt="x" * 5000, event_id="e" * 300))
+    await reporter.flush()
+    [sent] = batches(broker)
+    [kept] = sent.records
+    assert (len(kept.excerpt or ""), len(kept.event_id)) == (500, 100)
+    assert counted(metrics, "invalid") == 1
+
+
+def test_a_capacity_below_one_batch_is_refused_by_the_settings() -> None:
+    with pytest.raises(ValidationError):
+        AttemptsSettings(report_capacity=MAX_RECORDS - 1)
