@@ -118,6 +118,7 @@ class Reported:
 
 AS_COMMAND = Reported()  # a step's default: kind `command`, target its queue
 
+
 @dataclass(frozen=True)
 class Step:
     """A consumer step: its queue, the contracts it accepts and the handler that does the work.
