@@ -47,3 +47,9 @@ async def park_rejected_orders(connection: AbstractConnection, count: int) -> No
 async def first_round_done(client: httpx.AsyncClient) -> bool:
     """The health service finished its first round of checks."""
     return (await client.get("/health")).json()["checked_at"] is not None
+
+
+async def health_counts_parked(client: httpx.AsyncClient, queue: str, count: int) -> bool:
+    """health's last round counted `count` messages parked for this work queue."""
+    components = (await client.get("/health")).json()["components"]
+    return bool(components.get(f"queue:{queue}", {}).get("parked") == count)
