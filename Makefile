@@ -13,10 +13,15 @@ $(BIN)/eventyard: pyproject.toml
 
 install: $(BIN)/eventyard  ## create .venv and install eventyard with everything the tests need
 
-tools:  ## test-only tools: promtool (Debian's prometheus) and the AsyncAPI parser (npm)
+tools:  ## test-only tools: promtool (Debian's prometheus), chromium and the AsyncAPI parser (npm)
 	@command -v promtool >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus \
 	  >/dev/null 2>&1; } || echo "promtool not installed: its tests will be skipped"
+	@# The browser tests drive Debian's chromium with Playwright; Playwright's own browser
+	@# download (`playwright install`) is never used.
+	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null 2>&1 && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium \
+	  >/dev/null 2>&1; } || echo "chromium not installed: the browser tests will be skipped"
 	@test -d tools/asyncapi/node_modules/@asyncapi/parser || { command -v npm >/dev/null 2>&1 && \
 	  npm ci --prefix tools/asyncapi --silent --no-audit --no-fund; } || \
 	  echo "npm not available: the AsyncAPI parser test will be skipped"

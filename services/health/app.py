@@ -58,15 +58,20 @@ async def wire(runtime: Runtime) -> Wiring:
     )
     report = HealthReport()
     criticality = {n: c.criticality for n, c in runtime.integrations.integrations.items()}
+    # Set by a console action that may have moved messages: the next round starts at once, not
+    # after the interval, so that the overview's counts show what the action did.
+    recheck = asyncio.Event()
 
     async def loop() -> None:
         while True:
+            recheck.clear()  # a request made during this round still gets a round after it
             changes = report.record(await checker.round())
             for name, state in report.components.items():
                 metrics.component.labels(name).set(SEVERITY[state.status])
             for change in changes:
                 await announce(runtime.emitter, change, criticality)
-            await asyncio.sleep(settings.health.interval_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(recheck.wait(), settings.health.interval_seconds)
 
     task = asyncio.create_task(loop(), name="health-checks")
 
@@ -100,6 +105,7 @@ async def wire(runtime: Runtime) -> Wiring:
         log=store,
         connect=lambda: connect(settings, "eventyard-health-console", within=5),
         settings=settings,
+        acted=recheck.set,
     )
     return Wiring(
         steps=[step],

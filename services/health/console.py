@@ -62,11 +62,12 @@ def console_routes(
     log: LogStore,
     connect: Connect,
     settings: Settings,
+    acted: Callable[[], None] = lambda: None,
 ) -> list[Route]:
     """The console's pages, reading what the health service already knows; its actions when
-    a console token is set."""
+    a console token is set (`acted` is called after one may have moved messages)."""
     actions = GroupActions(
-        settings.console, topology, connect, _page, settings.publish_timeout_seconds
+        settings.console, topology, connect, _page, settings.publish_timeout_seconds, acted=acted
     )
     acting = settings.console.token is not None
 

@@ -47,12 +47,15 @@ class GroupActions:
         connect: Connect,
         render: Render,
         publish_timeout: float,
+        *,
+        acted: Callable[[], None] = lambda: None,
     ) -> None:
         self._settings = settings
         self._topology = topology
         self._connect = connect
         self._render = render
         self._publish_timeout = publish_timeout
+        self._acted = acted
         self._budget = BodyBudget(64 * MAX_FORM_BYTES)
         token = settings.token
         self._token = token.get_secret_value().encode() if token is not None else None
@@ -112,6 +115,9 @@ class GroupActions:
             # What was moved is confirmed; what was not acked stays parked.
             return self._page(503, "the broker failed during the action; see what is left")
         finally:
+            # Messages may have moved, even on a failure: the overview's counts (health's
+            # last round) are out of date until the next round, which this asks for now.
+            self._acted()
             await connection.close()
         return self._page(200, message, group=group, title=f"{action}: done")
 

@@ -14,13 +14,21 @@ from shared import headers as h
 from shared.attempts.store import Attempt, AttemptsStore
 from shared.config import IntegrationsFile
 from shared.publishing import build_event, event_message
-from shared.settings import ConsoleSettings, HealthSettings, Settings
+from shared.settings import Settings
 from shared.topology import declare
+from tests.support.console import (
+    ANSWERS,
+    CRM,
+    TOKEN,
+    console_settings,
+    first_round_done,
+    health_counts_parked,
+    park_rejected_orders,
+)
 from tests.support.events import connected, queue_depth, sample_order
 from tests.support.services import running
 from tests.support.waiting import eventually
 
-ANSWERS = {"capability": "c", "dependency": "d", "on_failure": "f", "criticality": "low"}
 AT = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
 
 
@@ -32,9 +40,7 @@ async def test_the_console_shows_the_yard_its_failures_and_a_messages_story(
                                      "events": ["order.*.v1"], **ANSWERS}},
         "integrations": {"crm": {"base_url": "https://crm.example.com", **ANSWERS}},
     })  # fmt: skip
-    # One round of checks, then none while the pages are read: a round peeks parked queues,
-    # and a peeked message is not there for the failures page to read at that moment.
-    fast = settings.model_copy(update={"health": HealthSettings(interval_seconds=600)})
+    fast = console_settings(settings)
     topology = build_topology(fast, integrations)
     log = await AttemptsStore.open(settings.attempts.url.get_secret_value())
     await log.record([
@@ -61,7 +67,7 @@ async def test_the_console_shows_the_yard_its_failures_and_a_messages_story(
             running(HEALTH, fast, topology, integrations) as base,
             httpx.AsyncClient(base_url=base) as client,
         ):
-            await eventually(lambda: _checked(client), timeout=15, every=0.1)
+            await eventually(lambda: first_round_done(client), timeout=15, every=0.1)
             overview = await client.get("/console")
             failures = await client.get("/console/failures")
             story = await client.get("/console/messages", params={"event_id": "evt-9"})
@@ -90,43 +96,21 @@ async def test_the_console_shows_the_yard_its_failures_and_a_messages_story(
     assert posted.status_code == 405  # read-only
 
 
-TOKEN = "console-token-for-tests-0123"
-
-
-async def _checked(client: httpx.AsyncClient) -> bool:
-    """The health service finished its first round of checks."""
-    return (await client.get("/health")).json()["checked_at"] is not None
-
-
 async def test_a_group_is_replayed_from_the_console_with_the_token_and_its_csrf_form(
     settings: Settings,
 ) -> None:
-    fast = settings.model_copy(
-        update={
-            "console": ConsoleSettings(token=TOKEN),
-            "health": HealthSettings(interval_seconds=600),  # one round: see the test above
-        }
-    )
+    fast = console_settings(settings, token=TOKEN)
     topology = build_topology(fast, IntegrationsFile())
     url = settings.broker_url.get_secret_value()
     async with connected(url) as connection:
         async with connection.channel() as channel:
             await declare(channel, topology)
-        channel = await connection.channel(publisher_confirms=True)
-        for n in range(2):
-            parked = event_message(build_event(sample_order(f"ord_{n}"), source="tests"))
-            parked.headers = {
-                h.REASON: "permanent",
-                h.ERROR_TYPE: "HttpPermanentError",
-                h.ERROR_MESSAGE: f"crm returned 422 for ord_{n}x",
-                h.ATTEMPTS: 1,
-            }
-            await channel.default_exchange.publish(parked, routing_key="order-followup.crm.parked")
+        await park_rejected_orders(connection, 2)
         async with (
             running(HEALTH, fast, topology) as base,
             httpx.AsyncClient(base_url=base) as client,
         ):
-            await eventually(lambda: _checked(client), timeout=15, every=0.1)
+            await eventually(lambda: first_round_done(client), timeout=15, every=0.1)
             listed = await client.get("/console/failures")
             [group] = re.findall(r"/console/failures/([0-9a-f]{10})/replay", listed.text)
             form = await client.get(f"/console/failures/{group}/replay")
@@ -138,11 +122,14 @@ async def test_a_group_is_replayed_from_the_console_with_the_token_and_its_csrf_
             wrong = await client.post(target, data={"token": "not-the-token-at-all", "csrf": csrf})
             other = await client.post(target, data={"token": TOKEN, "csrf": purge_csrf})
             huge = await client.post(target, data={"token": TOKEN, "csrf": csrf, "x": "y" * 9000})
-            assert await queue_depth(connection, "order-followup.crm.parked") == 2
+            assert await queue_depth(connection, f"{CRM}.parked") == 2
             done = await client.post(target, data={"token": TOKEN, "csrf": csrf})
             after = await client.get("/console/failures")
-        assert await queue_depth(connection, "order-followup.crm.parked") == 0
-        assert await queue_depth(connection, "order-followup.crm") == 2
+            # The action asked health for a round at once (its interval here is 600 s), so the
+            # overview's parked count drops without waiting for it.
+            await eventually(lambda: health_counts_parked(client, CRM, 0), timeout=5)
+        assert await queue_depth(connection, f"{CRM}.parked") == 0
+        assert await queue_depth(connection, CRM) == 2
 
     assert (form.status_code, "replay 2 messages" in form.text) == (200, True)
     assert (forged.status_code, "CSRF" in forged.text) == (403, True)

@@ -1,8 +1,9 @@
-"""Tests that need an outside tool (promtool, prometheus, the AsyncAPI parser)."""
+"""Tests that need an outside tool (promtool, prometheus, the AsyncAPI parser, chromium)."""
 
 from __future__ import annotations
 
 import os
+from typing import NoReturn
 
 import pytest
 
@@ -17,7 +18,13 @@ def needs_tool(present: bool, reason: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(not present, reason=reason)
 
 
+def fail_missing_tool() -> NoReturn:
+    """Fail for a tool CI must have; also for a module-scoped fixture that would otherwise be
+    set up (and fail less clearly) before `_missing_required_tool`."""
+    pytest.fail(f"a tool this test needs is missing and {REQUIRE_VARIABLE}=1 (run `make tools`)")
+
+
 @pytest.fixture
 def _missing_required_tool() -> None:
     """Fails the test that asked for a tool CI must have."""
-    pytest.fail(f"a tool this test needs is missing and {REQUIRE_VARIABLE}=1 (run `make tools`)")
+    fail_missing_tool()
