@@ -69,7 +69,7 @@ def attempts(
             r.kind,
             r.target,
             r.attempt,
-            r.outcome,
+            f"{r.outcome} ({r.rung})" if r.rung else r.outcome,
             r.status_code or "-",
             f"{r.duration_ms:.0f} ms" if r.duration_ms is not None else "-",
             " ".join(t for t in (r.error_class, (r.excerpt or "")[:EXCERPT_SHOWN]) if t),

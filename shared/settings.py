@@ -95,6 +95,8 @@ class HealthSettings(BaseModel):
     # Services whose /metrics tell which cached queries answer from stale data; empty: the
     # yard's services on loopback at their default ports (`run all` passes its own).
     metrics_urls: list[HttpUrl] = Field(default_factory=list, max_length=64)
+    # How often the console's live rates and breaker states are read off those /metrics.
+    live_interval_seconds: float = Field(default=5.0, ge=1, le=60)
 
 
 # Loopback, RFC 1918, RFC 6598 (CGNAT, used by some container networks) and unique-local IPv6.

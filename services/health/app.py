@@ -17,6 +17,7 @@ from services.health.attempts import QUEUE as ATTEMPTS_QUEUE
 from services.health.attempts import LogStore, prune_forever, record_attempts
 from services.health.checks import Checker, probe_policy
 from services.health.console import console_routes
+from services.health.live import LiveRates
 from services.health.metrics import HealthMetrics
 from services.health.probes import with_provider_probes
 from services.health.reads import ReadWatcher, metrics_policy
@@ -47,8 +48,10 @@ async def wire(runtime: Runtime) -> Wiring:
         if config.health_url:
             runtime.gateway.add(probe_policy(name, config))
     metrics = HealthMetrics(runtime.metrics.registry)
+    endpoints = metrics_endpoints(runtime)
+    live = LiveRates(runtime.gateway, endpoints, every=settings.health.live_interval_seconds)
     checker = Checker(
-        reads=read_watcher(runtime),
+        reads=read_watcher(runtime, endpoints),
         settings=settings.health,
         topology=runtime.topology,
         integrations=integrations,
@@ -74,11 +77,13 @@ async def wire(runtime: Runtime) -> Wiring:
                 await asyncio.wait_for(recheck.wait(), settings.health.interval_seconds)
 
     task = asyncio.create_task(loop(), name="health-checks")
+    sampling = asyncio.create_task(live.run(), name="health-live-rates")
 
     async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for running in (task, sampling):
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
 
     async def health(_: Request) -> Response:
         return JSONResponse(report.as_json())
@@ -103,6 +108,7 @@ async def wire(runtime: Runtime) -> Wiring:
         runtime.topology,
         runtime.integrations,
         log=store,
+        live=live,
         connect=lambda: connect(settings, "eventyard-health-console", within=5),
         settings=settings,
         acted=recheck.set,
@@ -114,7 +120,19 @@ async def wire(runtime: Runtime) -> Wiring:
     )
 
 
-def read_watcher(runtime: Runtime) -> ReadWatcher | None:
+def metrics_endpoints(runtime: Runtime) -> list[str]:
+    """A gateway endpoint per service's /metrics (read for cached queries and live rates)."""
+    settings = runtime.settings.health
+    urls = [str(u) for u in settings.metrics_urls] or default_metrics_urls()
+    endpoints = []
+    for number, url in enumerate(urls):
+        endpoint = f"metrics-{number}"
+        runtime.gateway.add(metrics_policy(endpoint, url, settings.check_timeout_seconds))
+        endpoints.append(endpoint)
+    return endpoints
+
+
+def read_watcher(runtime: Runtime, endpoints: Sequence[str]) -> ReadWatcher | None:
     """Watches every declared cached query through the services' /metrics, if any is declared."""
     declared = [
         f"{name}.{query}"
@@ -123,13 +141,6 @@ def read_watcher(runtime: Runtime) -> ReadWatcher | None:
     ]
     if not declared:
         return None
-    settings = runtime.settings.health
-    urls = [str(u) for u in settings.metrics_urls] or default_metrics_urls()
-    endpoints = []
-    for number, url in enumerate(urls):
-        endpoint = f"metrics-{number}"
-        runtime.gateway.add(metrics_policy(endpoint, url, settings.check_timeout_seconds))
-        endpoints.append(endpoint)
     return ReadWatcher(declared, runtime.gateway, endpoints)
 
 

@@ -1,13 +1,13 @@
 """The operator's console on the health service: `/console` (every destination and integration
-at a glance), `/console/failures` (parked messages grouped by cause), `/console/messages` (one
-message's attempts), and, with a console token set, replay or purge a failure group
-(console_actions.py). Server-rendered, escaped; secrets never reach it (the attempts log's
-excerpts are redacted when written)."""
+at a glance), `/console/live` (rates per service over the last minutes), `/console/failures`
+(parked messages grouped by cause), `/console/messages` (one message's attempts), and, with a
+console token set, replay or purge a failure group (console_actions.py). Server-rendered,
+escaped; secrets never reach it (the attempts log's excerpts are redacted when written)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from services.health.attempts import LogStore
 from services.health.console_actions import GroupActions
+from services.health.live import SERIES, LiveRates, sparkline
 from services.health.report import HealthReport
 from services.publisher.fanout import destination_queue
 from shared.attempts.model import LogUnavailableError
@@ -52,6 +53,7 @@ class Row:
     parked: int | None
     oldest: str | None
     last_success: str | None
+    breaker: str | None = None
 
 
 def console_routes(
@@ -60,6 +62,7 @@ def console_routes(
     integrations: IntegrationsFile,
     *,
     log: LogStore,
+    live: LiveRates,
     connect: Connect,
     settings: Settings,
     acted: Callable[[], None] = lambda: None,
@@ -73,7 +76,7 @@ def console_routes(
 
     async def overview(_: Request) -> Response:
         successes = await _last_successes(log)
-        rows = overview_rows(report, topology, integrations, successes)
+        rows = overview_rows(report, topology, integrations, successes, live.breakers())
         state = report.as_json()
         return _page(
             "console_overview.html",
@@ -119,8 +122,14 @@ def console_routes(
         return _page("console_message.html", "a message's story", event_id=event_id,
                      attempts=story)  # fmt: skip
 
+    async def rates(_: Request) -> Response:
+        found = live.rates()
+        return _page("console_live.html", "live", rates=found, series=list(SERIES),
+                     every=live.every, spark=sparkline)  # fmt: skip
+
     return [
         Route("/console", overview, methods=["GET"]),
+        Route("/console/live", rates, methods=["GET"]),
         Route("/console/failures", failures, methods=["GET"]),
         Route("/console/messages", messages, methods=["GET"]),
         *actions.routes(),
@@ -132,8 +141,11 @@ def overview_rows(
     topology: Topology,
     integrations: IntegrationsFile,
     successes: dict[str, datetime],
+    breakers: Mapping[str, str] | None = None,
 ) -> list[Row]:
-    """A row per destination and integration: its health, its queue's state, its last success."""
+    """A row per destination and integration: its health, its breaker, its queue's state, its
+    last success."""
+    breakers = breakers or {}
     queues = {q.name for q in topology.queues}
     named: list[tuple[str, str, str | None]] = [
         ("destination", n, destination_queue(n)) for n in integrations.destinations
@@ -160,6 +172,7 @@ def overview_rows(
                 parked=details.get("parked"),
                 oldest=_age(details.get("parked_oldest_age_seconds")),
                 last_success=last.isoformat(timespec="seconds") if last else None,
+                breaker=breakers.get(name),
             )
         )
     return rows

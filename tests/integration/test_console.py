@@ -74,6 +74,7 @@ async def test_the_console_shows_the_yard_its_failures_and_a_messages_story(
             hostile = await client.get("/console/messages", params={"event_id": "<script>x"})
             nothing = await client.get("/console/messages", params={"event_id": "evt-none"})
             posted = await client.post("/console/messages", data={"event_id": "evt-9"})
+            live = await client.get("/console/live")
 
     assert overview.status_code == 200
     assert overview.headers["content-type"].startswith("text/html")
@@ -94,6 +95,9 @@ async def test_the_console_shows_the_yard_its_failures_and_a_messages_story(
     assert "<script>x" not in hostile.text
     assert "no attempts on record for this id" in nothing.text
     assert posted.status_code == 405  # read-only
+    assert live.status_code == 200
+    assert 'http-equiv="refresh"' in live.text  # live without JavaScript
+    assert "handled/s" in live.text
 
 
 async def test_a_group_is_replayed_from_the_console_with_the_token_and_its_csrf_form(

@@ -9,12 +9,16 @@ from pathlib import Path
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
 from services.health.attempts import LogStore
 from services.health.console import console_routes
+from services.health.live import LiveRates
 from services.health.report import HealthReport
 from shared.config import IntegrationsFile
+from shared.gateway import Gateway
+from shared.redact import Redactor
 from shared.settings import ConsoleSettings, Settings
 from shared.topology import Topology
 
@@ -33,6 +37,7 @@ def app(log: LogStore) -> Starlette:
         Topology((), (5.0,), 10),
         IntegrationsFile(),
         log=log,
+        live=LiveRates(Gateway([], registry=CollectorRegistry(), redactor=Redactor()), []),
         connect=broker_down,  # type: ignore[arg-type]
         settings=yard,
     )
