@@ -1,10 +1,13 @@
 """The console in a real headless browser (Debian's chromium, driven by Playwright): an
 operator opens the overview, follows the parked count to the failure groups, opens a group's
 replay, confirms it with the console token, and sees the parked count drop. The same form
-with its CSRF token taken out is refused and moves nothing. Every page is saved as
+with its CSRF token taken out is refused and moves nothing. Then a message's story, searched by
+its id, and the live rates. Every page is saved as
 test-artifacts/screenshots/console-<n>-<page>.png."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -12,6 +15,8 @@ from playwright.async_api import Browser, Locator, Page, expect
 
 from services.health.app import DEFINITION as HEALTH
 from services.yard import build_topology
+from shared.attempts.model import Attempt
+from shared.attempts.store import AttemptsStore
 from shared.config import IntegrationsFile
 from shared.settings import Settings
 from shared.topology import declare
@@ -36,13 +41,15 @@ pytestmark = [
 ]
 
 PARKED = 3
+STORY_ID = "evt-story-1"
+AT = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
 GROUP_LINE = "crm returned <n> for <id>"
 
 
 def parked_count(page: Page, name: str) -> Locator:
     """The overview's parked count of one destination or integration."""
     row = page.locator("tr", has=page.get_by_role("cell", name=name, exact=True))
-    return row.locator("td").nth(5)
+    return row.locator("td.parked")
 
 
 async def test_an_operator_replays_a_failure_group_and_sees_the_parked_count_drop(
@@ -53,6 +60,14 @@ async def test_an_operator_replays_a_failure_group_and_sees_the_parked_count_dro
     )
     fast = console_settings(settings, token=TOKEN)
     topology = build_topology(fast, integrations)
+    log = await AttemptsStore.open(settings.attempts.url.get_secret_value())
+    await log.record([
+        Attempt(STORY_ID, "order.created", "command", CRM, 1, AT, "failed", 30.0, 503,
+                "HttpTransientError", "crm down", "retry.5s"),
+        Attempt(STORY_ID, "order.created", "command", CRM, 2, AT.replace(minute=1),
+                "succeeded", 12.0, 200),
+    ])  # fmt: skip
+    await log.close()
     shots = Screenshots("console")
     print(f"screenshots: {SCREENSHOTS}/console-*.png")
     async with connected(settings.broker_url.get_secret_value()) as connection:
@@ -120,6 +135,20 @@ async def test_an_operator_replays_a_failure_group_and_sees_the_parked_count_dro
 
                 await eventually(dropped, timeout=10, every=0.1)
                 await shots.take(page, "overview-after")
+
+                # A message's story, searched by its event id from the form
+                await page.get_by_role("link", name="a message's story").click()
+                await page.get_by_label("event id").fill(STORY_ID)
+                await page.get_by_role("button", name="show").click()
+                story = page.locator("tr", has_text="retry.5s")
+                await expect(story).to_contain_text("HttpTransientError")
+                await expect(page.locator("tr", has_text="succeeded")).to_contain_text("200")
+                await shots.take(page, "story")
+
+                # Live: the page says what it reads, and reloads itself
+                await page.get_by_role("link", name="live").click()
+                await expect(page.locator("body")).to_contain_text("handled/s")
+                await shots.take(page, "live")
             finally:
                 await context.close()
 
