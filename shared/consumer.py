@@ -26,10 +26,10 @@ from aio_pika.abc import (
 from aiormq.exceptions import ChannelInvalidStateError
 from prometheus_client import Counter
 
+from contracts.attempts import AttemptKind
 from contracts.base import Contract
 from contracts.envelope import CloudEvent, utc_now
-from shared.attempts.model import Attempt
-from shared.attempts.reporter import AttemptReporter
+from shared.attempts.reporter import AttemptReporter, Pending
 from shared.decoding import decode_event
 from shared.errors import DeferredError, PublishError, Reason, UnroutableError
 from shared.failures import (
@@ -112,7 +112,7 @@ class Reported:
     """How a step's attempts show in the attempts log: their kind and target (default: the
     step's queue)."""
 
-    kind: str = "command"
+    kind: AttemptKind = "command"
     target: str | None = None
 
 
@@ -173,7 +173,7 @@ class StepConsumer:
         self._children: dict[tuple[int, str], Counter] = {}
         reported = step.reported
         self._reporter = context.reporter if reported is not None else None
-        self._kind = reported.kind if reported is not None else ""
+        self._kind: AttemptKind = reported.kind if reported is not None else "command"
         self._target = (reported.target if reported is not None else None) or self._name
 
     @property
@@ -266,13 +266,13 @@ class StepConsumer:
                 return
             status, excerpt = incoming.answer or (None, None)
             self._reporter.add(
-                Attempt(
+                Pending(
                     event.id,
                     event.type,
                     self._kind,
                     self._target,
                     attempt,
-                    utc_now(),
+                    time.time(),
                     "succeeded",
                     _since(started),
                     status,
@@ -298,13 +298,13 @@ class StepConsumer:
         status, excerpt = (incoming.answer if incoming else None) or (None, None)
         status = status if status is not None else getattr(error, "status_code", None)
         self._reporter.add(
-            Attempt(
+            Pending(
                 event_id,
                 event_type,
                 self._kind,
                 self._target,
                 attempt,
-                utc_now(),
+                time.time(),
                 _OUTCOMES[type(decision)],
                 _since(started),
                 status if isinstance(status, int) else None,

@@ -68,7 +68,7 @@ class Metrics:
         )
         self.attempts = Counter(
             f"{PREFIX}_attempts_total",
-            "Attempts reported to the attempts log, by fate (reported, dropped, invalid).",
+            "Attempts reported to the attempts log, by fate (reported, dropped).",
             ["service", "fate"],
             registry=r,
         )

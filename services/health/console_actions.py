@@ -2,13 +2,15 @@
 
 Each is a confirmation page (GET) and a form (POST) that must carry the console token
 (`EVENTYARD_CONSOLE__TOKEN`, compared in constant time) and a CSRF token signed with it for
-this action on this group, at most `csrf_max_age_seconds` old. Without a token configured the
+this action on this group, at most `csrf_max_age_seconds` old, and acted on once: a result page
+reloaded (the form sent again) does not replay what was parked since. Without a token configured the
 console stays read-only. The body is read within 4 KiB; every refusal is a 4xx page.
 """
 
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -31,6 +33,7 @@ from shared.topology import Topology
 
 ACTIONS = ("replay", "purge")
 MAX_FORM_BYTES = 4096
+MAX_SPENT = 10_000  # CSRF tokens remembered as used until they expire; beyond, the oldest go
 CSRF_SALT = "eventyard-console-action"
 BROKER_DOWN = (OSError, TimeoutError, aiormq.exceptions.AMQPError, PublishError)
 Connect = Callable[[], Awaitable[AbstractConnection]]
@@ -57,6 +60,7 @@ class GroupActions:
         self._publish_timeout = publish_timeout
         self._acted = acted
         self._budget = BodyBudget(64 * MAX_FORM_BYTES)
+        self._spent: dict[str, float] = {}  # CSRF token -> when it expires (monotonic)
         token = settings.token
         self._token = token.get_secret_value().encode() if token is not None else None
         self._signer = itsdangerous.URLSafeTimedSerializer(
@@ -143,7 +147,23 @@ class GroupActions:
         token = self._token or b""
         if given_token is None or not hmac.compare_digest(given_token.encode(), token):
             return self._page(403, "the console token is not right")
+        if not self._spend(given_csrf):
+            return self._page(
+                409, "this form was sent already; open the group again to act on it again"
+            )
         return None
+
+    def _spend(self, csrf: str) -> bool:
+        """Mark a CSRF token used; False if it was (one action per confirmation page)."""
+        now = time.monotonic()
+        if len(self._spent) >= MAX_SPENT:
+            self._spent = {t: until for t, until in self._spent.items() if until > now}
+            while len(self._spent) >= MAX_SPENT:  # all still valid: forget the oldest
+                del self._spent[next(iter(self._spent))]
+        if self._spent.get(csrf, 0.0) > now:
+            return False
+        self._spent[csrf] = now + self._settings.csrf_max_age_seconds
+        return True
 
     def _signed_for(self, given: str, action: str, group: str) -> bool:
         try:

@@ -14,15 +14,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from contracts.base import INTAKE_HTTP
-from contracts.envelope import MAX_ID, MAX_TYPE, CloudEvent, new_event_id, utc_now
+from contracts.envelope import MAX_ID, MAX_TYPE, CloudEvent, new_event_id
 from contracts.webhooks import WebhookReceivedV1
 from services.intake.dedupe import Deduplicator
 from services.intake.metrics import IntakeMetrics
 from services.intake.routing import NoRouteError, Parker, Router
 from services.intake.signatures import VerificationError, verify
 from services.intake.sources import Source, received_event
-from shared.attempts.model import Attempt
-from shared.attempts.reporter import AttemptReporter
+from shared.attempts.reporter import AttemptReporter, Pending
 from shared.bounded_json import JsonTooDeepError, check_depth
 from shared.errors import ContractError, PublishError
 from shared.request_body import (
@@ -134,13 +133,13 @@ class WebhookEndpoint:
         if self._reporter is None:
             return
         self._reporter.add(
-            Attempt(
+            Pending(
                 event_id,
                 WebhookReceivedV1.TYPE,
                 "webhook",
                 source,
                 1,
-                utc_now(),
+                time.time(),
                 outcome,
                 round((time.perf_counter() - started) * 1000, 1),
                 status,

@@ -132,7 +132,10 @@ async def test_a_group_is_replayed_from_the_console_with_the_token_and_its_csrf_
             # The action asked health for a round at once (its interval here is 600 s), so the
             # overview's parked count drops without waiting for it.
             await eventually(lambda: health_counts_parked(client, CRM, 0), timeout=5)
-        assert await queue_depth(connection, f"{CRM}.parked") == 0
+            # The result page reloaded sends the form again: what was parked since stays
+            await park_rejected_orders(connection, 1)
+            again = await client.post(target, data={"token": TOKEN, "csrf": csrf})
+            assert await queue_depth(connection, f"{CRM}.parked") == 1
         assert await queue_depth(connection, CRM) == 2
 
     assert (form.status_code, "replay 2 messages" in form.text) == (200, True)
@@ -143,6 +146,7 @@ async def test_a_group_is_replayed_from_the_console_with_the_token_and_its_csrf_
     assert (done.status_code, "replayed 2 of 2 scanned" in done.text) == (200, True)
     assert TOKEN not in done.text + form.text
     assert "nothing is parked" in after.text
+    assert (again.status_code, "sent already" in again.text) == (409, True)
 
 
 async def test_without_a_token_the_console_is_read_only(settings: Settings) -> None:

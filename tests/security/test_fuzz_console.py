@@ -23,7 +23,7 @@ from shared.settings import ConsoleSettings, Settings
 from shared.topology import Topology
 
 TOKEN = "console-token-for-tests-0123"
-ALLOWED = {200, 400, 403, 404, 405, 413, 503}
+ALLOWED = {200, 400, 403, 404, 405, 409, 413, 503}
 
 
 async def broker_down() -> object:

@@ -10,9 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from contracts.attempts import MAX_RECORDS, AttemptsRecordedV1
+from contracts.envelope import CloudEvent
 from contracts.orders import OrderCreatedV1
-from shared.attempts.model import Attempt
-from shared.attempts.reporter import AttemptReporter
+from shared.attempts.reporter import AttemptReporter, Pending
 from shared.consumer import Incoming, Reported
 from shared.errors import DeferredError, PermanentError, PublishError, TransientError
 from shared.metrics import Metrics
@@ -31,12 +31,12 @@ class HttpError(TransientError):
     status_code = 503
 
 
-def attempt(n: int, **fields: Any) -> Attempt:
+def attempt(n: int, **fields: Any) -> Pending:
     values: dict[str, Any] = {
         "event_id": f"evt-{n}", "event_type": "order.created", "kind": "delivery",
-        "target": "partner", "attempt": 1, "at": AT, "outcome": "succeeded",
+        "target": "partner", "attempt": 1, "at": AT.timestamp(), "outcome": "succeeded",
     }  # fmt: skip
-    return Attempt(**{**values, **fields})
+    return Pending(**{**values, **fields})
 
 
 def counted(metrics: Metrics, fate: str) -> float:
@@ -167,10 +167,10 @@ async def test_a_refused_batch_waits_for_the_next_round_in_its_order() -> None:
             self.refuse = True
             self.published: list[AttemptsRecordedV1] = []
 
-        async def publish(self, data: AttemptsRecordedV1, **_: Any) -> None:
+        async def publish_event(self, event: CloudEvent[Any], **_: Any) -> None:
             if self.refuse:
                 raise PublishError("no confirm")
-            self.published.append(data)
+            self.published.append(AttemptsRecordedV1.model_validate(event.data))
 
     emitter = Refusing()
     metrics = Metrics("tests")
@@ -186,15 +186,16 @@ async def test_a_refused_batch_waits_for_the_next_round_in_its_order() -> None:
     assert [r.event_id for r in sent.records] == ["evt-0", "evt-1", "evt-2", "evt-3"]
 
 
-async def test_one_bad_record_is_counted_and_the_rest_go_long_texts_cut() -> None:
-    reporter, metrics, broker = reporter_on()
-    reporter.add(attempt(1, status_code=99))  # no HTTP status: refused by the contract
-    reporter.add(attempt(2, excerpt="x" * 5000, event_id="e" * 300))
+async def test_every_record_is_one_the_contract_takes_long_texts_cut() -> None:
+    reporter, _, broker = reporter_on()
+    reporter.add(attempt(1, status_code=99, attempt=0, duration_ms=-1.0, event_id=""))
+    reporter.add(attempt(2, excerpt="x" * 5000, event_id="e" * 300, rung="r" * 300))
     await reporter.flush()
-    [sent] = batches(broker)
-    [kept] = sent.records
-    assert (len(kept.excerpt or ""), len(kept.event_id)) == (500, 100)
-    assert counted(metrics, "invalid") == 1
+    [sent] = batches(broker)  # validated again as health reads it
+    odd, long = sent.records
+    assert (odd.status_code, odd.attempt, odd.duration_ms, odd.event_id) == (None, 1, 0.0, "-")
+    assert (len(long.excerpt or ""), len(long.event_id), len(long.rung or "")) == (500, 100, 200)
+    assert long.at == AT
 
 
 def test_a_capacity_below_one_batch_is_refused_by_the_settings() -> None:
