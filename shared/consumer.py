@@ -45,6 +45,7 @@ from shared.metrics import Metrics
 from shared.publishing import Confirmer, Emitter
 from shared.redact import Redactor
 from shared.topology import Topology, WorkQueue, work_queue_arguments
+from shared.tracing import Tracing, settled
 
 log = logging.getLogger(__name__)
 REQUEUE_PAUSE_SECONDS = 1.0
@@ -116,6 +117,7 @@ class ConsumerContext:
     metrics: Metrics
     redactor: Redactor
     default_prefetch: int
+    tracing: Tracing | None = None  # None: tracing off, nothing traced and nothing extracted
 
 
 class StepConsumer:
@@ -140,6 +142,8 @@ class StepConsumer:
         self._duration = m.handler_duration.labels(service, queue)
         self._latency = m.end_to_end.labels(service, queue)
         self._children: dict[tuple[int, str], Counter] = {}
+        self._tracing = context.tracing
+        self._door = step.queue.door is not None
 
     @property
     def consuming(self) -> bool:
@@ -181,17 +185,21 @@ class StepConsumer:
         self._idle.clear()
         started = time.perf_counter()
         try:
-            await self._process(message)
+            headers = message.headers
+            # A first delivery carries no headers at all: skip reading the failure history then.
+            attempt = attempts_so_far(headers) + 1 if headers else 1
+            if self._tracing is None:
+                await self._process(message, attempt)
+            else:
+                with self._tracing.processing(message, self._name, attempt, door=self._door):
+                    await self._process(message, attempt)
         finally:
             self._duration.observe(time.perf_counter() - started)
             self._inflight -= 1
             if self._inflight == 0:
                 self._idle.set()
 
-    async def _process(self, message: AbstractIncomingMessage) -> None:
-        headers = message.headers
-        # A first delivery carries no headers at all: skip reading the failure history then.
-        attempt = attempts_so_far(headers) + 1 if headers else 1
+    async def _process(self, message: AbstractIncomingMessage, attempt: int) -> None:
         try:
             event = self.step.decoder(message, self.step.accepts)
             event_id_var.set(event.id)
@@ -230,6 +238,9 @@ class StepConsumer:
             if isinstance(decision, Retry)
             else ("", self.step.queue.parked)
         )
+        if self._tracing is not None:
+            outcome = "retried" if isinstance(decision, Retry) else "parked"
+            settled(outcome, type(error).__name__, text)
         if not await self._send_copy(message, exchange, key, failed_copy(message, failure)):
             return
         await _ack(message)
@@ -237,6 +248,8 @@ class StepConsumer:
 
     async def _defer(self, message: AbstractIncomingMessage, deferred: DeferredError) -> None:
         rung = defer(deferred, self._ctx.topology, utc_now()).rung
+        if self._tracing is not None:
+            settled("deferred")
         if not await self._send_copy(message, rung, self._name, deferred_copy(message)):
             return
         await _ack(message)

@@ -28,6 +28,7 @@ from shared.publishing import Confirmer, Emitter
 from shared.redact import Redactor
 from shared.settings import Settings
 from shared.topology import Topology, WorkQueue, declare
+from shared.tracing import Tracing, start_tracing
 from shared.version import eventyard_version
 
 log = logging.getLogger(__name__)
@@ -98,21 +99,19 @@ async def run_service(
     port: int,
     stop: asyncio.Event | None = None,
     shared_port: bool = False,
+    tracing: Tracing | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully.
 
     `shared_port`: listen with SO_REUSEPORT, as one of several workers on the same port.
+    `tracing`: spans made elsewhere (a test's in-memory exporter); else as the settings say.
     """
     stop = stop or _stop_on_signals()
+    if tracing is None:
+        tracing = start_tracing(settings.tracing, definition.name)
     metrics = Metrics(definition.name)
     state = ServiceState()
-    redactor = Redactor(v for n in integrations.secret_names() if (v := os.environ.get(n)))
-    redactor.add(settings.broker_url.get_secret_value())
-    if settings.dedupe.url is not None:
-        redactor.add(settings.dedupe.url.get_secret_value())
-    redactor.add(settings.attempts.url.get_secret_value())
-    if settings.console.token is not None:
-        redactor.add(settings.console.token.get_secret_value())
+    redactor = build_redactor(settings, integrations)
     use_redactor(redactor)  # log lines hide the configured secrets too, not only the patterns
 
     def problems() -> list[str]:
@@ -120,8 +119,8 @@ async def run_service(
         metrics.up.labels(definition.name).set(0 if found else 1)
         return found
 
-    gateway = build_gateway(integrations, metrics, redactor, settings.replicas)
-    http = ServiceApp(metrics.registry, problems, settings.http)
+    gateway = build_gateway(integrations, metrics, redactor, settings.replicas, tracing)
+    http = ServiceApp(metrics.registry, problems, settings.http, tracing)
     server = http_server(
         http.app,
         settings.http_host,
@@ -140,7 +139,9 @@ async def run_service(
         async with state.connection.channel() as setup:
             await declare(setup, topology)
         confirmer = Confirmer(state.channel, timeout=settings.publish_timeout_seconds)
-        emitter = Emitter(confirmer, source=f"eventyard/{definition.name}", metrics=metrics)
+        emitter = Emitter(
+            confirmer, source=f"eventyard/{definition.name}", metrics=metrics, tracing=tracing
+        )
         runtime = Runtime(
             definition.name,
             settings,
@@ -163,6 +164,7 @@ async def run_service(
             metrics=metrics,
             redactor=redactor,
             default_prefetch=settings.prefetch,
+            tracing=tracing,
         )
         state.consumers = [StepConsumer(step, context) for step in wiring.steps]
         for consumer in state.consumers:
@@ -183,11 +185,30 @@ async def run_service(
         await gateway.aclose()
         if state.connection is not None:
             await state.connection.close()
+        if tracing is not None:
+            # The exporter's last batch goes out over blocking HTTP: not on the event loop.
+            await asyncio.to_thread(tracing.close)
         log.info("stopped")
 
 
+def build_redactor(settings: Settings, integrations: IntegrationsFile) -> Redactor:
+    """A redactor that knows every secret the settings and the integrations file name."""
+    redactor = Redactor(v for n in integrations.secret_names() if (v := os.environ.get(n)))
+    redactor.add(settings.broker_url.get_secret_value())
+    if settings.dedupe.url is not None:
+        redactor.add(settings.dedupe.url.get_secret_value())
+    redactor.add(settings.attempts.url.get_secret_value())
+    if settings.console.token is not None:
+        redactor.add(settings.console.token.get_secret_value())
+    return redactor
+
+
 def build_gateway(
-    integrations: IntegrationsFile, metrics: Metrics, redactor: Redactor, replicas: int = 1
+    integrations: IntegrationsFile,
+    metrics: Metrics,
+    redactor: Redactor,
+    replicas: int = 1,
+    tracing: Tracing | None = None,
 ) -> Gateway:
     """The process's one gateway, knowing every integration and destination.
 
@@ -204,7 +225,7 @@ def build_gateway(
             dataclasses.replace(p, rate_limit_per_second=p.rate_limit_per_second / replicas)
             for p in policies
         ]
-    return Gateway(policies, registry=metrics.registry, redactor=redactor)
+    return Gateway(policies, registry=metrics.registry, redactor=redactor, tracing=tracing)
 
 
 def freeze_long_lived_objects() -> None:

@@ -11,11 +11,16 @@ from aio_pika.abc import AbstractIncomingMessage
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanContext, TraceFlags, TraceState, get_current_span
 
+from services.publisher.fanout import DESTINATION_HEADER, fan_out
+from services.publisher.metrics import PublisherMetrics
+from shared.config import DestinationConfig
 from shared.errors import Reason, TransientError
 from shared.failures import Failure, deferred_copy, failed_copy, replayed_copy
-from shared.testing import MemoryMessage
+from shared.publishing import build_event, event_message
+from shared.testing import HandlerKit, MemoryMessage
 from shared.tracing import carried, extract, inject
 from shared.tracing.context import MAX_TRACEPARENT, MAX_TRACESTATE, traceparent
+from tests.support.events import sample_order
 
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 SPAN_ID = 0x00F067AA0BA902B7
@@ -154,3 +159,15 @@ def test_retry_deferred_parked_and_replayed_copies_keep_the_original_context() -
     ]
     for copy in copies:
         assert carried(copy.headers) == {"traceparent": VALID, "tracestate": STATE}
+
+
+async def test_the_legacy_fan_outs_copies_keep_it_too() -> None:
+    kit = HandlerKit(service="publisher")
+    partner = DestinationConfig.model_validate({"url": "https://a.example/", "events": ["#"]})
+    handler = fan_out({"partner": partner}, kit.confirmer, PublisherMetrics(kit.metrics.registry))
+    message = event_message(
+        build_event(sample_order("ord_1"), source="tests"), {"traceparent": VALID}
+    )
+    result = await kit.run(handler, message)
+    [copy] = result.sent
+    assert copy.message.headers == {"traceparent": VALID, DESTINATION_HEADER: "partner"}
