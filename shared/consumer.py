@@ -47,6 +47,7 @@ from shared.metrics import Metrics
 from shared.publishing import Confirmer, Emitter
 from shared.redact import Redactor
 from shared.topology import Topology, WorkQueue, work_queue_arguments
+from shared.tracing import Tracing, settled
 
 log = logging.getLogger(__name__)
 REQUEUE_PAUSE_SECONDS = 1.0
@@ -124,6 +125,7 @@ class Step:
     """A consumer step: its queue, the contracts it accepts and the handler that does the work.
 
     `reported`: how its attempts go to the attempts log; None for a step that writes the log.
+    `traced`: whether each message gets a processing span (when tracing is on).
     """
 
     queue: WorkQueue
@@ -132,6 +134,7 @@ class Step:
     prefetch: int | None = None
     decoder: Decoder = field(default=decode_event)
     reported: Reported | None = AS_COMMAND
+    traced: bool = True  # False for bookkeeping (the log's writer): no span per message
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,7 @@ class ConsumerContext:
     redactor: Redactor
     default_prefetch: int
     reporter: AttemptReporter | None = None  # None: no attempts are reported
+    tracing: Tracing | None = None  # None: tracing off, nothing traced and nothing extracted
 
 
 class StepConsumer:
@@ -175,6 +179,8 @@ class StepConsumer:
         self._reporter = context.reporter if reported is not None else None
         self._kind: AttemptKind = reported.kind if reported is not None else "command"
         self._target = (reported.target if reported is not None else None) or self._name
+        self._tracing = context.tracing if step.traced else None
+        self._door = step.queue.door is not None
 
     @property
     def consuming(self) -> bool:
@@ -216,17 +222,23 @@ class StepConsumer:
         self._idle.clear()
         started = time.perf_counter()
         try:
-            await self._process(message, started)
+            headers = message.headers
+            # A first delivery carries no headers at all: skip reading the failure history then.
+            attempt = attempts_so_far(headers) + 1 if headers else 1
+            if self._tracing is None:
+                await self._process(message, attempt, started)
+            else:
+                with self._tracing.processing(message, self._name, attempt, door=self._door):
+                    await self._process(message, attempt, started)
         finally:
             self._duration.observe(time.perf_counter() - started)
             self._inflight -= 1
             if self._inflight == 0:
                 self._idle.set()
 
-    async def _process(self, message: AbstractIncomingMessage, started: float) -> None:
-        headers = message.headers
-        # A first delivery carries no headers at all: skip reading the failure history then.
-        attempt = attempts_so_far(headers) + 1 if headers else 1
+    async def _process(
+        self, message: AbstractIncomingMessage, attempt: int, started: float
+    ) -> None:
         incoming: Incoming[Any] | None = None
         try:
             event = self.step.decoder(message, self.step.accepts)
@@ -338,6 +350,9 @@ class StepConsumer:
             if isinstance(decision, Retry)
             else ("", self.step.queue.parked)
         )
+        if self._tracing is not None:
+            outcome = "retried" if isinstance(decision, Retry) else "parked"
+            settled(outcome, type(error).__name__, text)
         if not await self._send_copy(message, exchange, key, failed_copy(message, failure)):
             return None
         await _ack(message)
@@ -346,6 +361,8 @@ class StepConsumer:
 
     async def _defer(self, message: AbstractIncomingMessage, deferred: DeferredError) -> None:
         rung = defer(deferred, self._ctx.topology, utc_now()).rung
+        if self._tracing is not None:
+            settled("deferred")
         if not await self._send_copy(message, rung, self._name, deferred_copy(message)):
             return
         await _ack(message)

@@ -161,6 +161,9 @@ def replayed_copy(message: AbstractIncomingMessage, now: datetime) -> aio_pika.M
     return copy_with(message, headers)
 
 
-def parked_event(event: CloudEvent[Any], failure: Failure) -> aio_pika.Message:
-    """An event that failed before it ever was an AMQP message (an HTTP webhook), parked as one."""
-    return event_message(event, failure.headers({}))
+def parked_event(
+    event: CloudEvent[Any], failure: Failure, headers: Mapping[str, Any] | None = None
+) -> aio_pika.Message:
+    """An event that failed before it ever was an AMQP message (an HTTP webhook), parked as one
+    (`headers`: what it carries besides its failure history, such as its trace context)."""
+    return event_message(event, failure.headers(headers or {}))

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from shared.event_loop import http_parser
 from shared.http_limits import limited_protocol
 from shared.settings import HttpSettings
+from shared.tracing import ServerSpans, Tracing
 
 Readiness = Callable[[], list[str]]
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -30,9 +31,15 @@ class ServiceApp:
     """The operator endpoints now; the service's own routes once it is wired."""
 
     def __init__(
-        self, registry: CollectorRegistry, not_ready: Readiness, limits: HttpSettings | None = None
+        self,
+        registry: CollectorRegistry,
+        not_ready: Readiness,
+        limits: HttpSettings | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.app = operator_app(registry, not_ready, limits or HttpSettings())
+        if tracing is not None:
+            self.app.add_middleware(ServerSpans, tracing=tracing, untraced=OPERATOR_PATHS)
         self.wired = False
 
     def add_routes(self, routes: Sequence[BaseRoute]) -> None:

@@ -18,6 +18,7 @@ from contracts.registry import Resolved, resolve, routing_key, version_of
 from shared.errors import ContractError, PublishError, UnroutableError
 from shared.metrics import Metrics
 from shared.topology import EVENTS_EXCHANGE
+from shared.tracing import Tracing, failed
 
 
 def build_event(
@@ -224,10 +225,18 @@ class Emitter:
     (Not the publisher service, which delivers events to partners.)
     """
 
-    def __init__(self, confirmer: Confirmer, *, source: str, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        confirmer: Confirmer,
+        *,
+        source: str,
+        metrics: Metrics,
+        tracing: Tracing | None = None,
+    ) -> None:
         self._confirmer = confirmer
         self._source = source
         self._metrics = metrics
+        self._tracing = tracing
 
     @property
     def confirmer(self) -> Confirmer:
@@ -267,6 +276,11 @@ class Emitter:
         """Publish an already built event (`key`: its routing key, if the caller resolved it);
         UnroutableError only when a route is required."""
         key = key or event_key(event)
+        span, headers = None, None
+        if self._tracing is not None:
+            span, headers = self._tracing.publish(
+                EVENTS_EXCHANGE, key, event.id, event.correlationid
+            )
         try:
             # Not mandatory when no route is required: the broker then drops an unroutable
             # copy without returning it (a return frame and an exception per outcome event
@@ -275,12 +289,21 @@ class Emitter:
                 EVENTS_EXCHANGE,
                 key,
                 event.to_json(),
-                event_properties(event, key=key),
+                event_properties(event, headers, key=key),
                 mandatory=require_route,
             )
-        except UnroutableError:
+        except UnroutableError as error:
             self._metrics.count_unrouted(key)
-            if require_route:
-                raise
-            return
+            if not require_route:
+                return
+            if span is not None:
+                failed(span, error)
+            raise
+        except Exception as error:
+            if span is not None:
+                failed(span, error)
+            raise
+        finally:
+            if span is not None:
+                span.end()
         self._metrics.count_published(key)

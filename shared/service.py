@@ -22,13 +22,14 @@ from shared.broker import connect_robust, publish_channel, redacted_url
 from shared.config import IntegrationsFile
 from shared.consumer import ConsumerContext, Step, StepConsumer
 from shared.gateway import Gateway, policy_for_destination, policy_for_integration
-from shared.http import ServiceApp, http_server, shared_port_socket
+from shared.http import HttpServer, ServiceApp, http_server, shared_port_socket
 from shared.logs import use_redactor
 from shared.metrics import Metrics
 from shared.publishing import Confirmer, Emitter
 from shared.redact import Redactor
 from shared.settings import Settings
 from shared.topology import Topology, WorkQueue, declare
+from shared.tracing import Tracing, start_tracing
 from shared.version import eventyard_version
 
 log = logging.getLogger(__name__)
@@ -101,15 +102,19 @@ async def run_service(
     port: int,
     stop: asyncio.Event | None = None,
     shared_port: bool = False,
+    tracing: Tracing | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully.
 
     `shared_port`: listen with SO_REUSEPORT, as one of several workers on the same port.
+    `tracing`: spans made elsewhere (a test's in-memory exporter); else as the settings say.
     """
     stop = stop or _stop_on_signals()
+    if tracing is None:
+        tracing = start_tracing(settings.tracing, definition.name)
     metrics = Metrics(definition.name)
     state = ServiceState()
-    redactor = service_redactor(settings, integrations)
+    redactor = build_redactor(settings, integrations)
     use_redactor(redactor)  # log lines hide the configured secrets too, not only the patterns
 
     def problems() -> list[str]:
@@ -117,17 +122,9 @@ async def run_service(
         metrics.up.labels(definition.name).set(0 if found else 1)
         return found
 
-    gateway = build_gateway(integrations, metrics, redactor, settings.replicas)
-    http = ServiceApp(metrics.registry, problems, settings.http)
-    server = http_server(
-        http.app,
-        settings.http_host,
-        port,
-        grace=settings.graceful_timeout_seconds,
-        limits=settings.http,
-    )
-    sockets = [shared_port_socket(settings.http_host, port)] if shared_port else None
-    http_task = asyncio.create_task(server.serve(sockets=sockets), name="http")
+    gateway = build_gateway(integrations, metrics, redactor, settings.replicas, tracing)
+    http = ServiceApp(metrics.registry, problems, settings.http, tracing)
+    server, http_task = _serve(http, settings, port, shared_port=shared_port)
     wiring = Wiring()
     reporter: AttemptReporter | None = None
     try:
@@ -138,8 +135,10 @@ async def run_service(
         async with state.connection.channel() as setup:
             await declare(setup, topology)
         confirmer = Confirmer(state.channel, timeout=settings.publish_timeout_seconds)
-        emitter = Emitter(confirmer, source=f"eventyard/{definition.name}", metrics=metrics)
-        reporter = _reporter(definition.name, settings, emitter, metrics)
+        emitter = Emitter(
+            confirmer, source=f"eventyard/{definition.name}", metrics=metrics, tracing=tracing
+        )
+        reporter = _reporter(definition.name, settings, confirmer, metrics)
         runtime = Runtime(
             definition.name,
             settings,
@@ -164,6 +163,7 @@ async def run_service(
             redactor=redactor,
             default_prefetch=settings.prefetch,
             reporter=reporter,
+            tracing=tracing,
         )
         state.consumers = [StepConsumer(step, context) for step in wiring.steps]
         for consumer in state.consumers:
@@ -186,11 +186,29 @@ async def run_service(
         await gateway.aclose()
         if state.connection is not None:
             await state.connection.close()
+        if tracing is not None:
+            # The exporter's last batch goes out over blocking HTTP: not on the event loop.
+            await asyncio.to_thread(tracing.close)
         log.info("stopped")
 
 
-def service_redactor(settings: Settings, integrations: IntegrationsFile) -> Redactor:
-    """The one redaction function, knowing every secret this process was given."""
+def _serve(
+    http: ServiceApp, settings: Settings, port: int, *, shared_port: bool
+) -> tuple[HttpServer, asyncio.Task[None]]:
+    """Start serving HTTP; the server (to stop) and its task (to await)."""
+    server = http_server(
+        http.app,
+        settings.http_host,
+        port,
+        grace=settings.graceful_timeout_seconds,
+        limits=settings.http,
+    )
+    sockets = [shared_port_socket(settings.http_host, port)] if shared_port else None
+    return server, asyncio.create_task(server.serve(sockets=sockets), name="http")
+
+
+def build_redactor(settings: Settings, integrations: IntegrationsFile) -> Redactor:
+    """A redactor that knows every secret the settings and the integrations file name."""
     redactor = Redactor(v for n in integrations.secret_names() if (v := os.environ.get(n)))
     redactor.add(settings.broker_url.get_secret_value())
     if settings.dedupe.url is not None:
@@ -202,14 +220,16 @@ def service_redactor(settings: Settings, integrations: IntegrationsFile) -> Reda
 
 
 def _reporter(
-    service: str, settings: Settings, emitter: Emitter, metrics: Metrics
+    service: str, settings: Settings, confirmer: Confirmer, metrics: Metrics
 ) -> AttemptReporter | None:
     """The service's attempts reporter, started; None when reporting is off."""
     if not settings.attempts.report:
         return None
     reporter = AttemptReporter(
         service,
-        emitter,
+        # Untraced: a batch of attempts is bookkeeping, not a hop; traced, it would start a
+        # trace of its own twice a second in every service.
+        Emitter(confirmer, source=f"eventyard/{service}", metrics=metrics),
         metrics,
         interval=settings.attempts.report_interval_seconds,
         capacity=settings.attempts.report_capacity,
@@ -219,7 +239,11 @@ def _reporter(
 
 
 def build_gateway(
-    integrations: IntegrationsFile, metrics: Metrics, redactor: Redactor, replicas: int = 1
+    integrations: IntegrationsFile,
+    metrics: Metrics,
+    redactor: Redactor,
+    replicas: int = 1,
+    tracing: Tracing | None = None,
 ) -> Gateway:
     """The process's one gateway, knowing every integration and destination.
 
@@ -236,7 +260,7 @@ def build_gateway(
             dataclasses.replace(p, rate_limit_per_second=p.rate_limit_per_second / replicas)
             for p in policies
         ]
-    return Gateway(policies, registry=metrics.registry, redactor=redactor)
+    return Gateway(policies, registry=metrics.registry, redactor=redactor, tracing=tracing)
 
 
 def freeze_long_lived_objects() -> None:

@@ -204,6 +204,15 @@ class ConsoleSettings(BaseModel):
 MIN_TOKEN_CHARS = 16
 
 
+class TracingSettings(BaseModel):
+    """OpenTelemetry traces (shared/tracing/): off unless enabled; on needs the `tracing` extra."""
+
+    enabled: bool = False
+    # The collector's OTLP/HTTP traces URL (http://collector:4318/v1/traces); None: the
+    # exporter's own default, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT.
+    otlp_endpoint: HttpUrl | None = None
+
+
 class Settings(BaseSettings):
     """Everything a process reads from its environment."""
 
@@ -219,6 +228,7 @@ class Settings(BaseSettings):
     dedupe: DedupeSettings = Field(default_factory=DedupeSettings)
     attempts: AttemptsSettings = Field(default_factory=AttemptsSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     prefetch: int = Field(default=100, ge=1, le=65535)
     # Processes of this service running at once, on every machine together: each destination's
     # and integration's rate limit is divided between them. `run SERVICE --workers N`

@@ -45,6 +45,7 @@ from shared.metrics import Metrics
 from shared.publishing import Confirmer, Emitter, build_event, event_message, message_of
 from shared.redact import Redactor
 from shared.topology import EVENTS_EXCHANGE, PARKED_SUFFIX, Topology, WorkQueue
+from shared.tracing import Tracing
 
 # The ladder the kit's topology uses: what a retry looks like, not how long it takes.
 TEST_DELAYS = (5.0, 30.0, 120.0)
@@ -203,16 +204,20 @@ class HandlerKit:
         topology: Topology | None = None,
         bound: Collection[str] | None = None,
         redactor: Redactor | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.broker = MemoryBroker(bound)
         self.topology = topology or Topology((), TEST_DELAYS, delivery_limit=10)
         self.metrics = Metrics(service)
         self.redactor = redactor or Redactor()
         self.confirmer = cast(Confirmer, self.broker)
-        self.emitter = Emitter(self.confirmer, source=f"eventyard/{service}", metrics=self.metrics)
+        self.emitter = Emitter(
+            self.confirmer, source=f"eventyard/{service}", metrics=self.metrics, tracing=tracing
+        )
         # Never started: the attempts it is told of wait in it, for `HandlerResult.record`.
         self.reporter = AttemptReporter(service, self.emitter, self.metrics)
         self._service = service
+        self._tracing = tracing
 
     async def run(
         self,
@@ -265,6 +270,7 @@ class HandlerKit:
             redactor=self.redactor,
             default_prefetch=1,
             reporter=self.reporter,
+            tracing=self._tracing,
         )
 
     def _result(self, message: MemoryMessage, sent: list[Sent], queue: str) -> HandlerResult:

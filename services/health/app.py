@@ -97,11 +97,12 @@ async def wire(runtime: Runtime) -> Wiring:
             await pruning
         await store.close()
 
-    step = Step(  # not reported itself: the log's own writes would feed the log
+    step = Step(  # bookkeeping: its writes would feed the log, its spans would be noise
         ATTEMPTS_QUEUE,
         record_attempts(store, runtime.redactor),
         accepts=ATTEMPTS_ACCEPTS,
         reported=None,
+        traced=False,
     )
     console = console_routes(
         report,

@@ -16,6 +16,7 @@ from shared.failures import Failure, parked_event
 from shared.publishing import Confirmer, Emitter, event_key
 from shared.redact import Redactor
 from shared.topology import WorkQueue
+from shared.tracing import current_trace
 from shared.version import eventyard_version
 
 WEBHOOK_PREFIX = WebhookReceivedV1.TYPE + "."
@@ -109,4 +110,6 @@ class Parker:
             version=eventyard_version(),
             at=utc_now(),
         )
-        await self._confirmer.send("", self._queue.parked, parked_event(event, failure))
+        # Replayed, it is processed in the trace of the request that brought it.
+        parked = parked_event(event, failure, current_trace())
+        await self._confirmer.send("", self._queue.parked, parked)

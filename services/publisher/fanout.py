@@ -22,6 +22,7 @@ from shared.failures import copy_with
 from shared.parking import depth
 from shared.publishing import Confirmer, event_key
 from shared.topology import EVENTS_EXCHANGE, WorkQueue
+from shared.tracing import carried
 
 LEGACY_FANOUT_QUEUE = "publisher.fanout"
 DESTINATION_HEADER = "x-eventyard-destination"
@@ -55,7 +56,8 @@ def fan_out(
         for name in subscribers(destinations, key):
             # A retry after a partial fan-out repeats some copies; receivers dedupe by
             # webhook-id, which is the event id.
-            copy = copy_with(incoming.message, {DESTINATION_HEADER: name})
+            headers = {**carried(incoming.message.headers), DESTINATION_HEADER: name}
+            copy = copy_with(incoming.message, headers)
             await confirmer.send("", destination_queue(name), copy)
             metrics.fanned_out.labels(name).inc()
 

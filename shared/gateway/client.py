@@ -22,7 +22,9 @@ from shared.gateway.policy import EndpointPolicy
 from shared.gateway.pools import AiohttpPool
 from shared.gateway.retry import MAX_IN_CALL_WAIT, backoff, may_retry
 from shared.gateway.ssrf import default_resolver
+from shared.gateway.target import port_of
 from shared.redact import Redactor
+from shared.tracing import Tracing, answered, failed
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ class Gateway:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         tls: ssl.SSLContext | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         # Requests go straight to the transport, not through an httpx.AsyncClient: the client's
         # redirects, cookie jar, environment proxies and .netrc are all things the gateway must
@@ -50,6 +53,8 @@ class Gateway:
         self._metrics = GatewayMetrics(registry)
         self._sleep = sleep
         self._clock = clock
+        # None: no client spans, and no `traceparent` on what the gateway sends.
+        self._tracing = tracing
         self._attempter = Attempter(
             self._transport,
             resolver=resolver or default_resolver,
@@ -86,6 +91,10 @@ class Gateway:
         state = self._endpoint(endpoint)
         method = method.upper()
         url, shown = state.target(path)
+        span = None
+        if self._tracing is not None:
+            span, sent = self._tracing.call(method, endpoint, url.host, port_of(url))
+            headers = {**(headers or {}), **sent}
         call = Call(
             endpoint=state,
             method=method,
@@ -101,17 +110,29 @@ class Gateway:
         # A plain loop rather than tenacity: the wait comes from the error (Retry-After) or the
         # jitter, a long Retry-After stops early, and 401s rotate credentials without counting.
         number = 1
-        while True:
-            try:
-                return await self._attempter.call(call, number)
-            except CircuitOpenError:
-                raise
-            except TransientError as error:
-                wait = error.retry_after
-                if number > retries or (wait is not None and wait > MAX_IN_CALL_WAIT):
+        try:
+            while True:
+                try:
+                    response = await self._attempter.call(call, number)
+                except CircuitOpenError:
                     raise
-                await self._sleep(wait if wait is not None else backoff(number))
-                number += 1
+                except TransientError as error:
+                    wait = error.retry_after
+                    if number > retries or (wait is not None and wait > MAX_IN_CALL_WAIT):
+                        raise
+                    await self._sleep(wait if wait is not None else backoff(number))
+                    number += 1
+                    continue
+                if span is not None:
+                    answered(span, response.status_code, number - 1)
+                return response
+        except Exception as error:
+            if span is not None:
+                failed(span, error)
+            raise
+        finally:
+            if span is not None:
+                span.end()
 
     def breaker_state(self, endpoint: str) -> BreakerState:
         """The endpoint's circuit breaker state."""

@@ -13,6 +13,7 @@ from shared.gateway.client import Gateway
 from shared.gateway.policy import EndpointPolicy
 from shared.gateway.ssrf import Resolver
 from shared.redact import Redactor
+from shared.tracing import Tracing
 
 Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
 # A globally routable address (one of example.com's), so the SSRF guard lets it pass.
@@ -78,6 +79,7 @@ def harness(
     hosts: Mapping[str, list[str]] | None = None,
     resolver: Resolver | None = None,
     redactor: Redactor | None = None,
+    tracing: Tracing | None = None,
 ) -> Harness:
     """A gateway whose transport is `handler`; `hosts` (or `resolver`) is the fake DNS."""
     requests: list[httpx.Request] = []
@@ -97,5 +99,6 @@ def harness(
         resolver=resolver or fake_resolver(table),
         sleep=sleep,
         clock=clock,
+        tracing=tracing,
     )
     return Harness(gateway, registry, clock, sleep, redactor, requests)

@@ -14,6 +14,7 @@ from shared.config import IntegrationsFile
 from shared.service import ServiceDefinition, run_service
 from shared.settings import Settings
 from shared.topology import Topology
+from shared.tracing import Tracing
 from tests.support.waiting import eventually
 
 
@@ -49,8 +50,10 @@ async def running(
     settings: Settings,
     topology: Topology,
     integrations: IntegrationsFile | None = None,
+    tracing: Tracing | None = None,
 ) -> AsyncIterator[str]:
-    """Start the service, wait for `/readyz` to say ready, yield its base URL, stop it."""
+    """Start the service, wait for `/readyz` to say ready, yield its base URL, stop it
+    (`tracing`: where its spans go, tests/support/tracing.py; else as `settings` say)."""
     port = free_port()
     stop = asyncio.Event()
     task = asyncio.create_task(
@@ -61,6 +64,7 @@ async def running(
             topology,
             port=port,
             stop=stop,
+            tracing=tracing,
         )
     )
     base = f"http://127.0.0.1:{port}"
