@@ -43,11 +43,13 @@ def sync_to_crm(gateway: Gateway, integration: str = "crm") -> Handler:
             },
             idempotency_key=incoming.event.id,
         )
+        reference = _reference(response)
+        incoming.answered(response.status_code, f"crm reference {reference}" if reference else None)
         await incoming.publish(
             OrderCrmSyncedV1(
                 order_id=order.order_id,
                 customer_id=order.customer.id,
-                crm_reference=_reference(response),
+                crm_reference=reference,
                 synced_at=utc_now(),
             ),
             require_route=False,
@@ -110,10 +112,12 @@ def notify_warehouse(gateway: Gateway, integration: str = "warehouse") -> Handle
             },
             idempotency_key=incoming.event.id,
         )
+        reference = _reference(response)
+        incoming.answered(response.status_code, f"shipment {reference}" if reference else None)
         await incoming.publish(
             OrderWarehouseNotifiedV1(
                 order_id=order.order_id,
-                shipment_reference=_reference(response),
+                shipment_reference=reference,
                 notified_at=utc_now(),
             ),
             require_route=False,

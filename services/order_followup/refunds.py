@@ -39,6 +39,7 @@ def refund_payment(provider: PaymentProvider, integration: str) -> Handler:
         )
         if done.status in ("failed", "canceled"):
             raise PermanentError(f"{integration} reports refund {done.id} as {done.status}")
+        incoming.answered(None, f"refund {done.id} {done.status}")
         await incoming.publish(
             OrderRefundedV1(
                 order_id=order.order_id,

@@ -42,6 +42,9 @@ async def test_crm_sync_posts_with_the_event_id_as_key_and_says_so() -> None:
     [synced] = result.published
     assert (synced.type, synced.data.crm_reference) == ("order.crm_synced", "crm_42")
     assert call.headers["idempotency-key"] == synced.causationid
+    # The attempts log hears what the CRM answered
+    assert result.record is not None
+    assert (result.record.status_code, result.record.excerpt) == (200, "crm reference crm_42")
 
 
 async def test_a_crm_outage_retries_only_the_crm_step() -> None:
@@ -49,6 +52,8 @@ async def test_a_crm_outage_retries_only_the_crm_step() -> None:
     result = await kit.run(sync_to_crm(crm.gateway), ORDER)
     await crm.gateway.aclose()
     assert (result.retried, result.rung, result.published) == (True, "retry.5s", [])
+    assert result.record is not None
+    assert (result.record.status_code, result.record.rung) == (503, "retry.5s")
 
 
 async def test_a_crm_refusal_is_parked_at_once() -> None:
