@@ -10,7 +10,7 @@ from contracts.base import SERVICE_PRODUCERS, Contract, Producers
 
 # Field bounds, the same as the log's columns (shared/attempts/schema.py); a reporter cuts its
 # texts to these before it publishes, so one long answer never costs a batch.
-ID_CHARS, NAME_CHARS, EXCERPT_CHARS = 100, 200, 500
+ID_CHARS, NAME_CHARS, EXCERPT_CHARS, REQUEST_CHARS = 100, 200, 500, 300
 MAX_RECORDS = 500
 
 AttemptKind = Literal["webhook", "drop", "delivery", "email", "command"]
@@ -34,7 +34,10 @@ class AttemptRecord(BaseModel):
     status_code: int | None = Field(default=None, ge=100, le=599)
     error_class: str | None = Field(default=None, max_length=NAME_CHARS)
     rung: str | None = Field(default=None, max_length=NAME_CHARS)  # where a retry waits
-    excerpt: str | None = Field(default=None, max_length=EXCERPT_CHARS)  # redacted
+    excerpt: str | None = Field(default=None, max_length=EXCERPT_CHARS)  # what came back
+    # What the attempt handled (its message's `data`, or the body if it did not decode); told
+    # with a message's first attempt and when it is parked, not again on each retry.
+    request: str | None = Field(default=None, max_length=REQUEST_CHARS)
 
 
 class AttemptsRecordedV1(Contract):
@@ -65,6 +68,7 @@ class AttemptsRecordedV1(Contract):
                             "error_class": "HttpTransientError",
                             "rung": "retry.30s",
                             "excerpt": "upstream unavailable",
+                            "request": '"data":{"order_id":"ord_1","customer":{…',
                         }
                     ],
                 }

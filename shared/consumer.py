@@ -289,6 +289,7 @@ class StepConsumer:
                     _since(started),
                     status,
                     excerpt=excerpt,
+                    request=message.body if attempt == 1 else None,
                 )
             )
 
@@ -323,6 +324,8 @@ class StepConsumer:
                 type(error).__name__,
                 excerpt or self._ctx.redactor.clean(str(error)),
                 decision.rung if isinstance(decision, Retry) else None,
+                # What it handled: once per message, and again where it ends parked.
+                message.body if attempt == 1 or isinstance(decision, Park) else None,
             )
         )
 

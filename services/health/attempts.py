@@ -50,6 +50,7 @@ def rows_of(batch: AttemptsRecordedV1, redactor: Redactor) -> list[Attempt]:
             error_class=r.error_class,
             excerpt=(redactor.clean(r.excerpt) or None) if r.excerpt else None,
             rung=r.rung,
+            request=(redactor.clean(r.request) or None) if r.request else None,
         )
         for r in batch.records
     ]

@@ -25,6 +25,7 @@ class Attempt:
     error_class: str | None = None
     excerpt: str | None = None
     rung: str | None = None  # the ladder step a failed attempt's retry waits on
+    request: str | None = None  # an excerpt of what it handled (its message's data), redacted
 
 
 class LogUnavailableError(TransientError):

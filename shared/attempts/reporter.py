@@ -24,6 +24,7 @@ from contracts.attempts import (
     ID_CHARS,
     MAX_RECORDS,
     NAME_CHARS,
+    REQUEST_CHARS,
     AttemptKind,
     AttemptsRecordedV1,
 )
@@ -35,6 +36,7 @@ from shared.metrics import Metrics
 from shared.publishing import Emitter
 
 log = logging.getLogger(__name__)
+DATA_MEMBER = b'"data":'
 
 
 class Pending(NamedTuple):
@@ -53,6 +55,7 @@ class Pending(NamedTuple):
     error_class: str | None = None
     excerpt: str | None = None
     rung: str | None = None
+    request: bytes | None = None  # the message's body, cut to its data's excerpt at flush
 
 
 def row_of(pending: Pending) -> dict[str, Any]:
@@ -78,7 +81,16 @@ def row_of(pending: Pending) -> dict[str, Any]:
         "error_class": _cut(pending.error_class, NAME_CHARS),
         "excerpt": _cut(pending.excerpt, EXCERPT_CHARS),
         "rung": _cut(pending.rung, NAME_CHARS),
+        "request": request_excerpt(pending.request) if pending.request else None,
     }
+
+
+def request_excerpt(body: bytes) -> str:
+    """The part of a message worth showing: a CloudEvent's `data` onward (its envelope is in the
+    row already), else the body's start; at most REQUEST_CHARS characters."""
+    start = body.find(DATA_MEMBER)
+    window = body[max(start, 0) : max(start, 0) + REQUEST_CHARS * 4]  # UTF-8: <= 4 bytes each
+    return window.decode("utf-8", "replace")[:REQUEST_CHARS]
 
 
 def _cut(text: str | None, bound: int) -> str | None:

@@ -14,7 +14,7 @@ from sqlalchemy import (
 )
 
 # Column bounds: what a hostile or broken outcome event may put in a row is cut to these.
-ID_CHARS, NAME_CHARS, OUTCOME_CHARS, EXCERPT_CHARS = 100, 200, 20, 500
+ID_CHARS, NAME_CHARS, OUTCOME_CHARS, EXCERPT_CHARS, REQUEST_CHARS = 100, 200, 20, 500, 300
 
 metadata = MetaData()
 
@@ -34,6 +34,7 @@ attempts = Table(
     Column("error_class", String(NAME_CHARS), nullable=True),
     Column("excerpt", String(EXCERPT_CHARS), nullable=True),  # redacted before it is written
     Column("rung", String(NAME_CHARS), nullable=True),  # where a failed attempt's retry waits
+    Column("request", String(REQUEST_CHARS), nullable=True),  # what it handled; redacted
     Index("attempts_event", "event_id"),
     Index("attempts_target_at", "target", "at"),
     Index("attempts_at", "at"),

@@ -22,6 +22,7 @@ from shared.attempts.schema import (
     ID_CHARS,
     NAME_CHARS,
     OUTCOME_CHARS,
+    REQUEST_CHARS,
     attempts,
 )
 from shared.errors import ConfigError
@@ -42,6 +43,7 @@ _BOUNDS = {
     "error_class": NAME_CHARS,
     "excerpt": EXCERPT_CHARS,
     "rung": NAME_CHARS,
+    "request": REQUEST_CHARS,
 }
 
 

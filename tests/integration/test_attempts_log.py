@@ -43,6 +43,7 @@ def record(attempt: int, outcome: str, **fields: object) -> AttemptRecord:
         "outcome": outcome, "duration_ms": 31.0, "status_code": 503,
         "error_class": "HttpTransientError", "excerpt": f'{{"echo":"{SECRET}"}}',
         "rung": "retry.1s" if outcome == "failed" else None,
+        "request": f'"data":{{"token":"{SECRET}"}}' if attempt == 1 else None,
     }  # fmt: skip
     return AttemptRecord.model_validate({**values, **fields})
 
@@ -82,8 +83,9 @@ async def test_each_batch_is_written_as_redacted_rows(store: AttemptsStore) -> N
     assert (first.status_code, first.error_class, first.duration_ms, first.rung) == (
         503, "HttpTransientError", 31.0, "retry.1s"
     )  # fmt: skip
-    assert SECRET not in (first.excerpt or "")
+    assert SECRET not in (first.excerpt or "") + (first.request or "")
     assert "***" in (first.excerpt or "")
+    assert (first.request or "").startswith('"data":{"token":"')
     [sent] = await store.story("req-1")
     assert (sent.kind, sent.target, sent.outcome, sent.excerpt) == (
         "email", "console", "succeeded", "<req-1@eventyard>"

@@ -8,10 +8,14 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from importlib.resources import files
 from pathlib import Path
 
 import psycopg
 import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, text
 
 from shared.attempts.store import Attempt, AttemptsStore, driver_url
 from shared.errors import ConfigError
@@ -97,6 +101,33 @@ async def test_opening_twice_migrates_once(tmp_path: Path) -> None:
     again = await AttemptsStore.open(url)
     assert await again.count() == 1
     await again.close()
+
+
+async def test_a_log_at_the_first_schema_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
+    # Given a log written by a release whose schema stopped at the first migration
+    path = tmp_path / "attempts.db"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(files("shared.attempts") / "migrations"))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(
+            text(
+                "INSERT INTO attempts (event_id, event_type, kind, target, attempt, at, outcome) "
+                "VALUES ('old-1', 'order.created', 'delivery', 'partner', 1, :at, 'succeeded')"
+            ),
+            {"at": T0.replace(tzinfo=None)},
+        )
+    engine.dispose()
+    # When this release opens it
+    store = await AttemptsStore.open(f"sqlite:///{path}")
+    await store.record([attempt(2, event="old-1", rung="retry.5s", request='"data":{}')])
+    old, new = await store.story("old-1")
+    await store.close()
+    # Then the old row is there without the columns added since, and new rows carry them
+    assert (old.outcome, old.rung, old.request) == ("succeeded", None, None)
+    assert (new.rung, new.request) == ("retry.5s", '"data":{}')
 
 
 def test_only_sqlite_and_postgresql_urls_are_taken() -> None:

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from contracts.attempts import MAX_RECORDS, AttemptsRecordedV1
+from contracts.attempts import MAX_RECORDS, REQUEST_CHARS, AttemptsRecordedV1
 from contracts.envelope import CloudEvent
 from contracts.orders import OrderCreatedV1
-from shared.attempts.reporter import AttemptReporter, Pending
+from shared.attempts.reporter import AttemptReporter, Pending, request_excerpt
 from shared.consumer import Incoming, Reported
 from shared.errors import DeferredError, PermanentError, PublishError, TransientError
 from shared.metrics import Metrics
@@ -63,6 +63,9 @@ async def test_a_success_is_told_with_what_the_far_end_answered() -> None:
         202, '{"ok":true}', "order.created"
     )  # fmt: skip
     assert record.duration_ms is not None
+    # What it handled: the event's data onward, not its envelope again
+    assert (record.request or "").startswith('"data":{')
+    assert "ord_1" in (record.request or "")
 
 
 async def test_a_retry_is_told_with_its_rung_status_and_error_class_redacted() -> None:
@@ -81,6 +84,7 @@ async def test_a_retry_is_told_with_its_rung_status_and_error_class_redacted() -
     assert record.error_class == "HttpError"
     assert (record.kind, record.target) == ("command", "tests.step")  # a step's defaults
     assert SECRET not in (record.excerpt or "")
+    assert record.request is None  # told with the first attempt, not again on each retry
 
 
 async def test_parked_dropped_and_deferred_attempts() -> None:
@@ -99,6 +103,7 @@ async def test_parked_dropped_and_deferred_attempts() -> None:
     assert parked.parked
     assert parked.record is not None
     assert (parked.record.outcome, parked.record.rung) == ("parked", None)
+    assert parked.record.request is not None  # where it ends parked: what it was
     dropped = await kit.run(best_effort, sample_order("ord_1"))
     assert dropped.acked
     assert dropped.record is not None
@@ -121,6 +126,7 @@ async def test_a_message_that_does_not_decode_is_told_by_its_message_id() -> Non
     assert (result.record.event_id, result.record.event_type, result.record.outcome) == (
         "m-1", "order.created.v1", "parked"
     )  # fmt: skip
+    assert result.record.request == "not json"  # no envelope: the body's start
 
 
 async def test_a_step_that_writes_the_log_is_not_reported() -> None:
@@ -201,3 +207,9 @@ async def test_every_record_is_one_the_contract_takes_long_texts_cut() -> None:
 def test_a_capacity_below_one_batch_is_refused_by_the_settings() -> None:
     with pytest.raises(ValidationError):
         AttemptsSettings(report_capacity=MAX_RECORDS - 1)
+
+
+def test_a_request_excerpt_is_bounded_text_whatever_the_body() -> None:
+    assert request_excerpt(b'{"id":"e","data":{"a":1},"x":2}') == '"data":{"a":1},"x":2}'
+    assert request_excerpt(b"\xff\xfe" + "é".encode() * 1000) == "\ufffd\ufffd" + "é" * 298
+    assert len(request_excerpt(b'"data":' + b"x" * 5000)) == REQUEST_CHARS
