@@ -26,14 +26,21 @@ def attempts(
     event_id: str | None = typer.Argument(None, help="One event's id: its every attempt."),
     *,
     destination: str | None = typer.Option(
-        None, "--destination", "--target", help="Only this destination, integration or provider."
+        None,
+        "--destination",
+        "--target",
+        help="Only this target: a destination, a webhook source, a provider or a step's queue.",
     ),
     since: str | None = typer.Option(None, help="Only the last 30m, 1h, 2d …"),
-    outcome: str | None = typer.Option(None, help="succeeded, failed or parked."),
+    outcome: str | None = typer.Option(
+        None,
+        help="succeeded, failed, parked or dropped; a webhook's accepted, duplicate, refused, "
+        "unavailable.",
+    ),
     limit: int = typer.Option(100, min=1, max=10_000, help="The newest this many."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines, for scripts."),
 ) -> None:
-    """Every delivery attempt and send on record (the health service writes the log)."""
+    """Every attempt on record: webhooks in, steps, deliveries, sends (health writes the log)."""
     # Imported here: SQLAlchemy and the drivers are for this command alone.
     from shared.attempts.store import AttemptsStore  # noqa: PLC0415
 
