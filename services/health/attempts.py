@@ -34,23 +34,28 @@ ACCEPTS: tuple[type[Contract], ...] = (AttemptsRecordedV1,)
 
 
 def rows_of(batch: AttemptsRecordedV1, redactor: Redactor) -> list[Attempt]:
-    """The rows a batch stands for, each excerpt through the one redaction function again (a
-    reporter's redactor may know fewer secrets than health's)."""
+    """The rows a batch stands for, every text through the one redaction function again: a
+    reporter's redactor may know fewer secrets than health's, and some texts come from outside
+    (a dropped message's id, what a partner answered)."""
+
+    def clean(text: str | None) -> str | None:
+        return (redactor.clean(text) or None) if text else None
+
     return [
         Attempt(
-            event_id=r.event_id,
-            event_type=r.event_type,
+            event_id=redactor.clean(r.event_id),
+            event_type=redactor.clean(r.event_type),
             kind=r.kind,
-            target=r.target,
+            target=redactor.clean(r.target),
             attempt=r.attempt,
             at=r.at,
-            outcome=r.outcome,
+            outcome=redactor.clean(r.outcome),
             duration_ms=r.duration_ms,
             status_code=r.status_code,
-            error_class=r.error_class,
-            excerpt=(redactor.clean(r.excerpt) or None) if r.excerpt else None,
-            rung=r.rung,
-            request=(redactor.clean(r.request) or None) if r.request else None,
+            error_class=clean(r.error_class),
+            excerpt=clean(r.excerpt),
+            rung=clean(r.rung),
+            request=clean(r.request),
         )
         for r in batch.records
     ]
