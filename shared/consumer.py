@@ -175,10 +175,9 @@ class StepConsumer:
         self._duration = m.handler_duration.labels(service, queue)
         self._latency = m.end_to_end.labels(service, queue)
         self._children: dict[tuple[int, str], Counter] = {}
-        reported = step.reported
-        self._reporter = context.reporter if reported is not None else None
-        self._kind: AttemptKind = reported.kind if reported is not None else "command"
-        self._target = (reported.target if reported is not None else None) or self._name
+        reported = step.reported or AS_COMMAND
+        self._reporter = context.reporter if step.reported is not None else None
+        self._kind, self._target = reported.kind, reported.target or self._name
         self._tracing = context.tracing if step.traced else None
         self._door = step.queue.door is not None
 

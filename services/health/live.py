@@ -33,6 +33,10 @@ SERIES: dict[str, tuple[str, str | None, str | None]] = {
     "published": ("eventyard_messages_published", None, None),
     "webhooks": ("eventyard_intake_requests", None, None),
 }
+# The same, by family: what each family read feeds.
+_WANTED: dict[str, list[tuple[str, str | None, str | None]]] = defaultdict(list)
+for _series, (_family, _label, _value) in SERIES.items():
+    _WANTED[_family].append((_series, _label, _value))
 BREAKER = "eventyard_breaker_state"
 BREAKER_STATES = {float(value): state for state, value in STATE_VALUES.items()}
 SPARK_POINTS = 60
@@ -136,9 +140,6 @@ class LiveRates:
 
 def read_metrics(text: str) -> tuple[Totals, dict[str, str]]:
     """The series the live page shows, per service, and the breaker states, from one exposition."""
-    wanted: dict[str, list[tuple[str, str | None, str | None]]] = defaultdict(list)
-    for series, (name, label, value) in SERIES.items():
-        wanted[name].append((series, label, value))
     totals: dict[tuple[str, str], float] = defaultdict(float)
     breakers: dict[str, str] = {}
     for family in text_string_to_metric_families(text):
@@ -147,7 +148,7 @@ def read_metrics(text: str) -> tuple[Totals, dict[str, str]]:
                 name = sample.labels.get("integration", "")
                 breakers[name] = BREAKER_STATES.get(sample.value, "unknown")
             continue
-        for series, label, value in wanted.get(family.name, ()):
+        for series, label, value in _WANTED.get(family.name, ()):
             for sample in family.samples:
                 if not sample.name.endswith("_total"):
                     continue
